@@ -1,0 +1,1 @@
+"""Quantization (NNCF PTQ/QAT) and export to ONNX / OpenVINO bundles."""

@@ -1,0 +1,1 @@
+"""Pose conventions shared by training, export and runtime: skeleton, normalisation, windows, metrics."""

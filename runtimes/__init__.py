@@ -1,0 +1,1 @@
+"""Inference sessions (torch, ONNX Runtime, OpenVINO) behind one interface."""

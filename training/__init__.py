@@ -1,0 +1,1 @@
+"""Full-precision training of the HoT and AiT model families."""

@@ -1,0 +1,1 @@
+"""Data sources and loaders for training (pose and depth)."""
