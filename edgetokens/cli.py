@@ -1,0 +1,107 @@
+"""The `edgetokens` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+import torch
+
+
+def model_facts(name: str) -> dict:
+    from .models import create_model, get_architecture
+    from .models.complexity import count_flops, count_parameters
+
+    model = create_model(name).eval()
+    example = torch.randn(1, *model.input_shape)
+    facts = {"name": name, "description": get_architecture(name).description,
+             "params": count_parameters(model), **count_flops(model, example),
+             "input_shape": [1, *model.input_shape], "config": asdict(model.config)}
+    return facts
+
+
+def eager_latency(names: list[str], repeats: int, threads: int) -> dict[str, dict]:
+    """Eager-torch CPU latency of one clip at batch 1, all models measured in interleaved rounds."""
+    from runtimes.timing import summarize, time_side_by_side
+
+    from .models import create_model
+
+    torch.set_num_threads(threads)
+    calls = {}
+    for name in names:
+        model = create_model(name).eval()
+        x = torch.randn(1, *model.input_shape)
+
+        def run(model=model, x=x):
+            with torch.inference_mode():
+                model(x)
+
+        calls[name] = run
+    return {name: summarize(t) for name, t in time_side_by_side(calls, repeats=repeats, warmup=1).items()}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    rows = [model_facts(name) for name in args.names]
+    if args.latency:
+        latency = eager_latency(args.names, args.latency, args.threads)
+        for row in rows:
+            row["torch_cpu_latency_ms"] = latency[row["name"]]
+    if args.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        return 0
+    header = f"{'model':<24}{'params':>12}{'GFLOPs':>10}{'GFLOPs(fvcore)':>16}  input"
+    if args.latency:
+        header += f"{'torch CPU p50 ms':>20}"
+    print(header)
+    for row in rows:
+        line = (f"{row['name']:<24}{row['params'] / 1e6:>11.2f}M{row['gflops']:>10.2f}"
+                f"{row['gflops_fvcore']:>16.2f}  {tuple(row['input_shape'])}")
+        if args.latency:
+            line += f"{row['torch_cpu_latency_ms']['p50_ms']:>20.1f}"
+        print(line)
+    print("GFLOPs: the papers' rule (Linear multiply-adds x 2, one clip, batch 1); fvcore: its full count.")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .models import get_architecture, list_models
+
+    for name in list_models():
+        print(f"{name:<26}{get_architecture(name).description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgetokens",
+        description="Token-pruned 3D pose (HoT) and depth (AiT) transformers on CPU, GPU and NPU.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the model architectures")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="parameters and GFLOPs of models (optionally eager CPU latency)",
+                       description="Parameters and GFLOPs for one clip at batch 1, counted with fvcore "
+                                   "two ways: the papers' rule and fvcore's full count.")
+    p.add_argument("names", nargs="+", metavar="NAME", help="model name(s), see `edgetokens list`")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--latency", type=int, default=0, metavar="N",
+                   help="also time N interleaved eager-torch CPU runs per model (side by side)")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:  # user mistakes: a message, no traceback
+        print(f"edgetokens: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

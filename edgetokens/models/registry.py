@@ -1,0 +1,87 @@
+"""Named architectures and `create_model(name, **overrides)`, timm style.
+
+Bare names are the edge defaults (81 frames, small enough to train on a 2-core CPU); the `-243`
+names are the papers' configurations (specs/HOT.md §1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from torch import nn
+
+from .hot import MixSTE, MixSTEConfig, MotionBERT, MotionBERTConfig
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    model_class: type
+    config: Any
+    description: str
+
+
+_ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register_model(name: str, model_class: type, config: Any, description: str) -> None:
+    config.validate()
+    _ARCHITECTURES[name] = Architecture(name, model_class, config, description)
+
+
+def list_models() -> list[str]:
+    return sorted(_ARCHITECTURES)
+
+
+def get_architecture(name: str) -> Architecture:
+    if name not in _ARCHITECTURES:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return _ARCHITECTURES[name]
+
+
+def config_fields(config: Any) -> list[str]:
+    return [f.name for f in fields(config)]
+
+
+def make_config(name: str, **overrides: Any) -> Any:
+    """The named configuration with `overrides` applied and validated."""
+    base = get_architecture(name).config
+    valid = config_fields(base)
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(f"{name} has no setting {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    config = replace(base, **overrides)
+    config.validate()
+    return config
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """Build a named architecture (random weights), e.g. `create_model("hot-mixste", frames=27)`."""
+    model = get_architecture(name).model_class(make_config(name, **overrides))
+    model.arch = name
+    return model
+
+
+_MIXSTE_243 = MixSTEConfig(frames=243, embed_dim=512, mlp_hidden=1024, depth=8, heads=8)
+_MIXSTE_EDGE = MixSTEConfig(frames=81, embed_dim=64, mlp_hidden=128, depth=6, heads=4)
+_MOTIONBERT_243 = MotionBERTConfig(frames=243, embed_dim=256, mlp_hidden=1024, depth=5, heads=8, dim_rep=512)
+_MOTIONBERT_FULL_243 = MotionBERTConfig(frames=243, embed_dim=512, mlp_hidden=1024, depth=5, heads=8, dim_rep=512)
+_MOTIONBERT_EDGE = MotionBERTConfig(frames=81, embed_dim=64, mlp_hidden=256, depth=4, heads=4, dim_rep=128)
+
+register_model("mixste-243", MixSTE, _MIXSTE_243, "MixSTE as in the HoT repository (243 frames, 512-dim)")
+register_model("hot-mixste-243", MixSTE, replace(_MIXSTE_243, token_num=81, layer_index=3),
+               "HoT-MixSTE, paper configuration (81 of 243 frames kept from block 3)")
+register_model("motionbert-243", MotionBERT, _MOTIONBERT_243,
+               "MotionBERT DSTformer as in the HoT repository (256-dim, MLP ratio 4)")
+register_model("hot-motionbert-243", MotionBERT, replace(_MOTIONBERT_243, token_num=81, layer_index=1),
+               "HoT-MotionBERT, paper configuration (81 of 243 frames kept from layer 1)")
+register_model("motionbert-full-243", MotionBERT, _MOTIONBERT_FULL_243,
+               "the full MotionBERT DSTformer (512-dim, MLP ratio 2), as its authors trained it")
+register_model("hot-motionbert-full-243", MotionBERT, replace(_MOTIONBERT_FULL_243, token_num=81, layer_index=1),
+               "HoT on the full 512-dim MotionBERT")
+register_model("mixste", MixSTE, _MIXSTE_EDGE, "edge MixSTE: 81 frames, 64-dim, 6 block pairs")
+register_model("hot-mixste", MixSTE, replace(_MIXSTE_EDGE, token_num=27, layer_index=2),
+               "edge HoT-MixSTE: 27 of 81 frames kept from block 2")
+register_model("motionbert", MotionBERT, _MOTIONBERT_EDGE, "edge MotionBERT: 81 frames, 64-dim, 4 layers")
+register_model("hot-motionbert", MotionBERT, replace(_MOTIONBERT_EDGE, token_num=27, layer_index=1),
+               "edge HoT-MotionBERT: 27 of 81 frames kept from layer 1")
