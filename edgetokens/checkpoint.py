@@ -1,0 +1,82 @@
+"""Our checkpoint format: a directory with `model.safetensors` and `config.json` (never pickles).
+
+`config.json` holds {"arch", "config" (architecture fields), "data", "metrics", "revision", ...};
+training writes it, the Predictor, compression and evaluation read it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .models import create_model
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def git_revision(cwd: str | Path | None = None) -> str:
+    """The source revision (with '+dirty' when there are uncommitted changes), or 'unknown'."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def save_checkpoint(model: nn.Module, directory: str | Path, **metadata: Any) -> Path:
+    """Write weights and config atomically (a temporary directory renamed into place)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / WEIGHTS))
+    info = {"arch": model.arch, "config": asdict(model.config), "revision": git_revision(), **metadata}
+    (tmp / CONFIG).write_text(json.dumps(info, indent=2, default=str))
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old")
+        os.replace(directory, old)
+        os.replace(tmp, directory)
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    else:
+        os.replace(tmp, directory)
+    return directory
+
+
+def read_checkpoint_info(directory: str | Path) -> dict:
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: a checkpoint directory holds {WEIGHTS} and {CONFIG}")
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from err
+    for key in ("arch", "config"):
+        if key not in info:
+            raise ValueError(f"{path} lacks the key {key!r}")
+    return info
+
+
+def load_checkpoint(directory: str | Path, **overrides: Any) -> tuple[nn.Module, dict]:
+    """Rebuild the model a checkpoint was trained as and load its weights; returns (model, info)."""
+    from .models.hot.official import load_official_weights
+
+    info = read_checkpoint_info(directory)
+    model = create_model(info["arch"], **{**info["config"], **overrides})
+    load_official_weights(model, Path(directory) / WEIGHTS)
+    return model, info
