@@ -1,0 +1,39 @@
+"""Lifting a whole 2D sequence to 3D with a fixed-length clip model, on any backend.
+
+The one implementation of sliding windows + flip averaging + stitching, shared by evaluation,
+the Predictor and benchmarks: the backend is a function from clips (N, F, J, C) to poses (N, F, J, 3).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .skeleton import flip_pose
+from .windows import gather_clips, seq2seq_starts, stitch_clips
+
+ClipRunner = Callable[[np.ndarray], np.ndarray]
+
+
+def lift_clips(run: ClipRunner, clips: np.ndarray, flip: bool = True, batch_size: int = 32) -> np.ndarray:
+    """Run clips (N, F, J, C) in batches; with `flip`, average with the un-flipped prediction of the
+    mirrored input (test-time augmentation). The root joint of the output is set to 0."""
+    outputs = []
+    for lo in range(0, len(clips), batch_size):
+        batch = clips[lo:lo + batch_size]
+        pred = run(batch)
+        if flip:
+            pred = 0.5 * (pred + flip_pose(run(flip_pose(batch))))
+        outputs.append(pred)
+    poses = np.concatenate(outputs).astype(np.float32)
+    poses[..., 0, :] = 0.0
+    return poses
+
+
+def lift_sequence(run: ClipRunner, keypoints: np.ndarray, frames: int, flip: bool = True,
+                  batch_size: int = 32) -> np.ndarray:
+    """keypoints (L, J, C), normalised -> poses (L, J, 3): official seq2seq windows, edge padded,
+    padded frames cropped away."""
+    starts = seq2seq_starts(len(keypoints), frames)
+    clips = gather_clips(np.asarray(keypoints, dtype=np.float32), starts, frames)
+    return stitch_clips(lift_clips(run, clips, flip, batch_size), starts, len(keypoints))

@@ -1,0 +1,386 @@
+"""Virtual cameras, the one pinhole projection every 3D source uses, and a 2D detector-noise model.
+
+Frames and units
+- World: Z-up, metres (``training.data.WORLD_FRAME``), as in Human3.6M.
+- Camera: OpenCV / Human3.6M convention, x right, y down, z forward (depth), metres.
+  ``X_cam = R @ (X_world - position)`` with ``R`` the world->camera rotation.
+- Pixels: ``u = fx * x / z + cx``, ``v = fy * y / z + cy`` (no lens distortion).
+
+Detector noise (:func:`add_detector_noise`), all draws from the caller's seeded generator:
+- per-joint Gaussian jitter in pixels, temporally correlated (AR(1)), a per-view level,
+- occasional outliers (a joint thrown 20-100 px away for one frame),
+- occasional left/right swaps (legs or arms, for a few frames),
+- missing joints: score 0 and the coordinate held at the joint's last observed value (so arrays
+  stay finite for models); ``missing_as_nan=True`` writes NaN instead,
+- confidence scores that fall as the actual 2D error grows (with multiplicative noise so the
+  score is a hint, not an oracle).
+Pixel quantities are given for a 1000-pixel-wide image and scale with the image width.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
+from training.data import MotionSequence
+
+log = logging.getLogger(__name__)
+
+
+# --- rotations -------------------------------------------------------------------------------------
+def axis_rotation(axis: str, angle) -> np.ndarray:
+    """Right-handed rotation matrices (..., 3, 3) about ``axis`` ('x', 'y' or 'z') by ``angle`` radians."""
+    angle = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    one, zero = np.ones_like(angle), np.zeros_like(angle)
+    axis = axis.lower()
+    if axis == "x":
+        rows = [[one, zero, zero], [zero, c, -s], [zero, s, c]]
+    elif axis == "y":
+        rows = [[c, zero, s], [zero, one, zero], [-s, zero, c]]
+    elif axis == "z":
+        rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
+    else:
+        raise ValueError(f"rotation axis must be 'x', 'y' or 'z'; got {axis!r}")
+    return np.stack([np.stack(r, -1) for r in rows], -2)
+
+
+def euler_to_matrix(angles_deg, order: str) -> np.ndarray:
+    """Rotation for Euler angles (..., len(order)) in degrees applied in ``order`` (e.g. "XYZ":
+    x first), i.e. ``R = R_last @ ... @ R_first`` for column vectors (the ASF/AMC convention)."""
+    angles = np.radians(np.asarray(angles_deg, dtype=np.float64))
+    if angles.shape[-1] != len(order):
+        raise ValueError(f"got {angles.shape[-1]} angles for rotation order {order!r}")
+    rot = np.broadcast_to(np.eye(3), (*angles.shape[:-1], 3, 3))
+    for i, axis in enumerate(order):
+        rot = axis_rotation(axis, angles[..., i]) @ rot
+    return rot
+
+
+def quaternion_to_matrix(q) -> np.ndarray:
+    """Unit quaternion(s) (..., 4) as (w, x, y, z) -> rotation matrices (..., 3, 3)."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)
+
+
+def matrix_to_quaternion(rot) -> np.ndarray:
+    """Rotation matrix (3, 3) -> unit quaternion (w, x, y, z) with w >= 0."""
+    m = np.asarray(rot, dtype=np.float64)
+    k = np.array([  # symmetric 4x4 whose top eigenvector is the quaternion (Bar-Itzhack)
+        [m[0, 0] - m[1, 1] - m[2, 2], m[1, 0] + m[0, 1], m[2, 0] + m[0, 2], m[2, 1] - m[1, 2]],
+        [m[1, 0] + m[0, 1], m[1, 1] - m[0, 0] - m[2, 2], m[2, 1] + m[1, 2], m[0, 2] - m[2, 0]],
+        [m[2, 0] + m[0, 2], m[2, 1] + m[1, 2], m[2, 2] - m[0, 0] - m[1, 1], m[1, 0] - m[0, 1]],
+        [m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1], m[0, 0] + m[1, 1] + m[2, 2]],
+    ]) / 3.0
+    vals, vecs = np.linalg.eigh(k)
+    x, y, z, w = vecs[:, np.argmax(vals)]
+    q = np.array([w, x, y, z])
+    return q if w >= 0 else -q
+
+
+# --- cameras -------------------------------------------------------------------------------------
+@dataclass
+class Camera:
+    """A pinhole camera. ``rotation`` is world->camera; ``position`` is the camera centre in world metres."""
+
+    rotation: np.ndarray
+    position: np.ndarray
+    focal: tuple[float, float]
+    center: tuple[float, float]
+    width: int
+    height: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.rotation = np.asarray(self.rotation, dtype=np.float64).reshape(3, 3)
+        self.position = np.asarray(self.position, dtype=np.float64).reshape(3)
+        self.focal = (float(self.focal[0]), float(self.focal[1]))
+        self.center = (float(self.center[0]), float(self.center[1]))
+        if self.width <= 0 or self.height <= 0 or min(self.focal) <= 0:
+            raise ValueError(f"camera {self.name!r}: width, height and focal lengths must be positive")
+
+    @classmethod
+    def from_quaternion(cls, orientation, translation_m, focal, center, width: int, height: int,
+                        name: str = "") -> "Camera":
+        """Human3.6M / VideoPose3D style: ``orientation`` (w, x, y, z) rotates camera-frame vectors
+        into the world, ``translation_m`` is the camera centre in world metres."""
+        return cls(quaternion_to_matrix(orientation).T, translation_m, focal, center, width, height, name)
+
+    @property
+    def orientation(self) -> np.ndarray:
+        """Camera->world rotation as a (w, x, y, z) quaternion (the VideoPose3D ``orientation``)."""
+        return matrix_to_quaternion(self.rotation.T)
+
+
+def world_to_camera(points, camera: Camera) -> np.ndarray:
+    """World points (..., 3) -> camera frame (..., 3)."""
+    return (np.asarray(points, dtype=np.float64) - camera.position) @ camera.rotation.T
+
+
+def camera_to_world(points, camera: Camera) -> np.ndarray:
+    """Camera-frame points (..., 3) -> world (..., 3)."""
+    return np.asarray(points, dtype=np.float64) @ camera.rotation + camera.position
+
+
+def project(points_cam, camera: Camera) -> np.ndarray:
+    """Camera-frame points (..., 3) -> pixels (..., 2). Points must be in front (z > 0)."""
+    p = np.asarray(points_cam, dtype=np.float64)
+    z = p[..., 2:3]
+    if np.any(z <= 0):
+        raise ValueError(
+            f"camera {camera.name!r}: {int(np.sum(z <= 0))} points are at or behind the camera "
+            "(z <= 0); move the camera further away or re-sample it"
+        )
+    return p[..., :2] / z * np.array(camera.focal) + np.array(camera.center)
+
+
+def unproject(pixels, depth, camera: Camera) -> np.ndarray:
+    """Pixels (..., 2) and camera depth z (...) -> camera-frame points (..., 3)."""
+    uv = np.asarray(pixels, dtype=np.float64)
+    z = np.asarray(depth, dtype=np.float64)[..., None]
+    xy = (uv - np.array(camera.center)) / np.array(camera.focal) * z
+    return np.concatenate([xy, z], -1)
+
+
+def look_at(position, target, up=(0.0, 0.0, 1.0), roll_deg: float = 0.0) -> np.ndarray:
+    """World->camera rotation of a camera at ``position`` looking at ``target`` (x right, y down)."""
+    forward = np.asarray(target, np.float64) - np.asarray(position, np.float64)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, np.asarray(up, np.float64))
+    if np.linalg.norm(right) < 1e-6:
+        raise ValueError("camera looks straight along the up axis; choose a target not directly above/below")
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    rot = np.stack([right, down, forward])
+    return axis_rotation("z", np.radians(roll_deg)) @ rot
+
+
+@dataclass
+class CameraRigConfig:
+    """How virtual cameras are drawn around a subject (Human3.6M-like by default)."""
+
+    width: int = 1000
+    height: int = 1000
+    focal_px: float = 1145.0
+    focal_jitter: float = 0.05  # relative, uniform
+    center_jitter_px: float = 8.0  # std of the principal point around the image centre
+    distance_m: tuple[float, float] = (3.0, 7.0)  # camera centre to the look-at point
+    height_m: tuple[float, float] = (0.5, 2.5)  # camera height above the lowest ankle
+    azimuth_deg: tuple[float, float] = (0.0, 360.0)
+    roll_std_deg: float = 2.0
+    target_jitter_m: float = 0.15
+    min_depth_m: float = 1.0  # every joint of every frame at least this far in front
+    min_in_view: float = 0.99  # fraction of joints x frames that must project inside the image
+    max_step_backs: int = 20  # each failed placement moves the camera 1 m further away
+
+
+def sample_camera(positions: np.ndarray, rng: np.random.Generator, config: CameraRigConfig | None = None,
+                  name: str = "") -> Camera:
+    """Draw one camera looking at a (T, J, 3) world-frame motion (at the root's mean position).
+
+    If some joint comes closer than ``min_depth_m`` or too many leave the image, the camera steps
+    back 1 m along its ray and tries again (so long walks get more distant cameras)."""
+    cfg = config or CameraRigConfig()
+    positions = np.asarray(positions, np.float64)
+    root = positions[:, 0]
+    ground = positions[..., 2].min()
+    target = np.array([*root[:, :2].mean(0), root[:, 2].mean()]) + rng.normal(0, cfg.target_jitter_m, 3)
+    distance = rng.uniform(*cfg.distance_m)
+    cam_height = ground + rng.uniform(*cfg.height_m)
+    azimuth = np.radians(rng.uniform(*cfg.azimuth_deg))
+    focal = cfg.focal_px * (1 + rng.uniform(-cfg.focal_jitter, cfg.focal_jitter))
+    focal_xy = (focal, focal * (1 + rng.normal(0, 0.001)))
+    center = (cfg.width / 2 + rng.normal(0, cfg.center_jitter_px), cfg.height / 2 + rng.normal(0, cfg.center_jitter_px))
+    roll = rng.normal(0, cfg.roll_std_deg)
+    best, best_fraction = None, -1.0
+    for _ in range(cfg.max_step_backs + 1):
+        dz = cam_height - target[2]
+        horizontal = np.sqrt(max(distance**2 - dz**2, 0.25))
+        position = target + np.array([horizontal * np.cos(azimuth), horizontal * np.sin(azimuth), dz])
+        camera = Camera(look_at(position, target, roll_deg=roll), position, focal_xy, center,
+                        cfg.width, cfg.height, name)
+        points = world_to_camera(positions, camera)
+        if points[..., 2].min() >= cfg.min_depth_m:
+            uv = project(points, camera)
+            inside = (uv[..., 0] >= 0) & (uv[..., 0] < cfg.width) & (uv[..., 1] >= 0) & (uv[..., 1] < cfg.height)
+            fraction = float(inside.mean())
+            if fraction >= cfg.min_in_view:
+                return camera
+            if fraction > best_fraction:
+                best, best_fraction = camera, fraction
+        distance += 1.0  # too close to (or out of) the view: step back
+    if best is None:
+        raise ValueError(
+            f"could not place camera {name!r} with every joint {cfg.min_depth_m} m in front; "
+            "the motion covers too much ground - cut it into shorter sequences"
+        )
+    log.warning("camera %s: only %.1f%% of the joints are inside the image", name, 100 * best_fraction)
+    return best
+
+
+# --- detector noise ------------------------------------------------------------------------------
+# Relative jitter per H36M joint: extremities are noisier, derived torso joints steadier.
+DEFAULT_JOINT_NOISE = (1.0, 1.2, 1.1, 1.3, 1.2, 1.1, 1.3, 0.9, 0.9, 0.8, 1.1, 1.0, 1.2, 1.6, 1.0, 1.2, 1.6)
+# Joint groups that a detector may swap left<->right (legs, arms).
+SWAP_GROUPS = ((H36M_JOINTS_LEFT[:3], H36M_JOINTS_RIGHT[:3]), (H36M_JOINTS_LEFT[3:], H36M_JOINTS_RIGHT[3:]))
+
+
+@dataclass
+class DetectorNoiseConfig:
+    """2D detector error model; pixel values are for a 1000-px-wide image (scaled with width)."""
+
+    sigma_px: tuple[float, float] = (1.0, 6.0)  # per-view jitter level, uniform
+    joint_noise: tuple[float, ...] = DEFAULT_JOINT_NOISE
+    temporal_correlation: float = 0.5  # AR(1) coefficient of the jitter
+    outlier_prob: float = 0.003  # per joint and frame
+    outlier_px: tuple[float, float] = (20.0, 100.0)
+    swap_prob: float = 0.002  # per frame: a leg or arm pair starts swapping
+    swap_frames: tuple[int, int] = (1, 8)
+    missing_prob: float = 0.002  # per joint and frame: a joint starts going missing
+    missing_frames: tuple[int, int] = (1, 10)
+    score_scale_px: float = 12.0  # error at which the score falls to exp(-1/2) of the view quality
+    view_quality: tuple[float, float] = (0.85, 1.0)
+    score_noise: float = 0.02  # std of additive score noise
+    missing_as_nan: bool = False
+
+    @classmethod
+    def clean(cls) -> "DetectorNoiseConfig":
+        """No noise at all: ground-truth 2D with score 1 (like ``data_2d_h36m_gt``)."""
+        return cls(sigma_px=(0.0, 0.0), outlier_prob=0.0, swap_prob=0.0, missing_prob=0.0, view_quality=(1.0, 1.0),
+                   score_noise=0.0)
+
+
+def _event_mask(rng: np.random.Generator, shape: tuple[int, ...], prob: float, frames: tuple[int, int]) -> np.ndarray:
+    """Boolean (T, ...) mask of events that start with ``prob`` per cell and last a few frames."""
+    starts = rng.random(shape) < prob
+    mask = np.zeros(shape, dtype=bool)
+    for t, *rest in np.argwhere(starts):
+        duration = int(rng.integers(frames[0], frames[1] + 1))
+        mask[(slice(t, t + duration), *rest)] = True
+    return mask
+
+
+def _hold_last(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Replace missing (T, J) entries of (T, J, C) values with the joint's last observed value
+    (the next observed one at the start of a track; the clean input if never observed)."""
+    out = values.copy()
+    t_idx = np.arange(len(values))[:, None]
+    observed = np.where(~missing, t_idx, -1)
+    last = np.maximum.accumulate(observed, axis=0)
+    first_seen = np.where(~missing, t_idx, len(values))
+    nxt = np.minimum.accumulate(first_seen[::-1], axis=0)[::-1]
+    source = np.where(last >= 0, last, nxt)
+    ok = source < len(values)
+    j_idx = np.broadcast_to(np.arange(values.shape[1]), missing.shape)
+    fill = missing & ok
+    out[fill] = values[source[fill], j_idx[fill]]
+    return out
+
+
+def add_detector_noise(keypoints: np.ndarray, rng: np.random.Generator, config: DetectorNoiseConfig | None = None,
+                       image_width: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Turn clean 2D keypoints (T, 17, 2) px into detector-like ones; returns (keypoints, scores (T, 17))."""
+    cfg = config or DetectorNoiseConfig()
+    kp = np.asarray(keypoints, dtype=np.float64)
+    if kp.ndim != 3 or kp.shape[1:] != (17, 2):
+        raise ValueError(f"expected clean keypoints of shape (T, 17, 2); got {kp.shape}")
+    n_frames, n_joints = kp.shape[:2]
+    px = image_width / 1000.0
+    sigma = rng.uniform(*cfg.sigma_px) * px * np.asarray(cfg.joint_noise)[None, :, None]
+    white = rng.standard_normal((n_frames, n_joints, 2))
+    rho = cfg.temporal_correlation
+    jitter = np.empty_like(white)
+    jitter[0] = white[0]
+    for t in range(1, n_frames):  # AR(1) with unit stationary variance
+        jitter[t] = rho * jitter[t - 1] + np.sqrt(1 - rho**2) * white[t]
+    noisy = kp + jitter * sigma
+
+    swapped = noisy.copy()
+    for left, right in SWAP_GROUPS:
+        mask = _event_mask(rng, (n_frames,), cfg.swap_prob, cfg.swap_frames)
+        swapped[np.ix_(mask, list(left) + list(right))] = noisy[np.ix_(mask, list(right) + list(left))]
+    noisy = swapped
+
+    outliers = rng.random((n_frames, n_joints)) < cfg.outlier_prob
+    n_out = int(outliers.sum())
+    angle = rng.uniform(0, 2 * np.pi, n_out)
+    radius = rng.uniform(*cfg.outlier_px, n_out) * px
+    noisy[outliers] += np.stack([np.cos(angle), np.sin(angle)], -1) * radius[:, None]
+
+    error = np.linalg.norm(noisy - kp, axis=-1) * rng.lognormal(0.0, 0.4, (n_frames, n_joints))
+    quality = rng.uniform(*cfg.view_quality)
+    scores = quality * np.exp(-0.5 * (error / (cfg.score_scale_px * px)) ** 2)
+    scores = np.clip(scores + rng.normal(0, cfg.score_noise, scores.shape), 0.01, 1.0)
+
+    missing = _event_mask(rng, (n_frames, n_joints), cfg.missing_prob, cfg.missing_frames)
+    if missing.any():
+        noisy = np.where(missing[..., None], np.nan, noisy) if cfg.missing_as_nan else _hold_last(noisy, missing)
+        scores[missing] = 0.0
+    return noisy.astype(np.float32), scores.astype(np.float32)
+
+
+# --- views: a 3D motion seen by one camera ---------------------------------------------------------
+@dataclass
+class ViewSequence:
+    """One 3D motion seen by one camera: the unit the clip dataset works on.
+
+    keypoints: (T, 17, 2) detector pixels; scores: (T, 17) in [0, 1] or None (no confidences, e.g.
+    Human3.6M CPN files); positions_cam: (T, 17, 3) camera-frame metres (absolute, not root-relative);
+    keypoints_clean: (T, 17, 2) noiseless projection, when known.
+    """
+
+    name: str
+    subject: str
+    camera: Camera
+    keypoints: np.ndarray
+    positions_cam: np.ndarray
+    scores: np.ndarray | None = None
+    keypoints_clean: np.ndarray | None = None
+    fps: float = 50.0
+    action: str = ""  # the motion this view shows (views of one motion share it)
+
+    def __post_init__(self) -> None:
+        n = len(self.positions_cam)
+        if self.keypoints.shape != (n, 17, 2) or self.positions_cam.shape != (n, 17, 3):
+            raise ValueError(
+                f"view {self.name!r}: keypoints must be (T, 17, 2) and positions_cam (T, 17, 3) with the same T; "
+                f"got {self.keypoints.shape} and {self.positions_cam.shape}"
+            )
+        if self.scores is not None and self.scores.shape != (n, 17):
+            raise ValueError(f"view {self.name!r}: scores must be (T, 17); got {self.scores.shape}")
+
+    def __len__(self) -> int:
+        return len(self.positions_cam)
+
+
+def view_motion(sequence: MotionSequence, camera: Camera, rng: np.random.Generator,
+                noise: DetectorNoiseConfig | None = None) -> ViewSequence:
+    """Project a world-frame motion through ``camera`` and add detector noise."""
+    positions_cam = world_to_camera(sequence.positions, camera)
+    clean = project(positions_cam, camera)
+    keypoints, scores = add_detector_noise(clean, rng, noise, camera.width)
+    return ViewSequence(
+        name=f"{sequence.name}@{camera.name}", subject=sequence.subject, camera=camera, keypoints=keypoints,
+        positions_cam=positions_cam.astype(np.float32), scores=scores, keypoints_clean=clean.astype(np.float32),
+        fps=sequence.fps, action=sequence.name,
+    )
+
+
+def view_motion_from_cameras(sequence: MotionSequence, n_cameras: int, rng: np.random.Generator,
+                             rig: CameraRigConfig | None = None,
+                             noise: DetectorNoiseConfig | None = None) -> list[ViewSequence]:
+    """``n_cameras`` random virtual cameras around one motion, each projected and noised."""
+    views = []
+    for i in range(n_cameras):
+        camera = sample_camera(sequence.positions, rng, rig, name=f"cam{i}")
+        views.append(view_motion(sequence, camera, rng, noise))
+    return views
