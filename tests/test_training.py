@@ -1,0 +1,97 @@
+"""Training: loss, checkpoints, the CLI end to end, resume, distributed sync, evaluation."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from edgetokens.checkpoint import load_checkpoint, read_checkpoint_info, save_checkpoint
+from edgetokens import create_model
+from training import evaluate, train
+from training.losses import JOINT_WEIGHTS, hot_loss, mean_velocity_loss, temporal_consistency, weighted_mpjpe
+
+TINY = ["--set", "frames=9", "--set", "embed_dim=16", "--set", "mlp_hidden=16", "--set", "depth=2",
+        "--set", "heads=2", "--set", "token_num=3", "--set", "layer_index=1"]
+
+
+def quick_args(tmp_path, *extra):
+    return ["--model", "hot-mixste", *TINY, "--data", "synthetic", "--epochs", "1", "--batch-size", "8",
+            "--lr", "1e-3", "--clips-per-epoch", "32", "--eval-sequences", "2", "--no-progress",
+            "--threads", "1", "--out", str(tmp_path / "run"), *extra]
+
+
+def test_loss_terms_match_their_definitions():
+    torch.manual_seed(0)
+    target = torch.randn(2, 5, 17, 3)
+    assert weighted_mpjpe(target, target) == 0 and mean_velocity_loss(target, target) == 0
+    shifted = target + torch.tensor([0.0, 0.0, 0.1])  # every joint off by 10 cm, same motion
+    assert torch.isclose(weighted_mpjpe(shifted, target), torch.tensor(0.1 * sum(JOINT_WEIGHTS) / 17))
+    assert torch.isclose(mean_velocity_loss(shifted, target), torch.tensor(0.0), atol=1e-6)
+    static = target[:, :1].expand(-1, 5, -1, -1)
+    assert temporal_consistency(static) == 0
+    parts = hot_loss(shifted, target)
+    assert torch.isclose(parts["loss"], parts["wmpjpe"] + 0.5 * parts["tc"] + 2.0 * parts["mv"])
+
+
+def test_checkpoint_round_trip_and_bad_files(tmp_path):
+    model = create_model("hot-mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2,
+                         token_num=3, layer_index=1)
+    save_checkpoint(model, tmp_path / "ck", metrics={"mpjpe_mm": 50.0})
+    loaded, info = load_checkpoint(tmp_path / "ck")
+    assert info["arch"] == "hot-mixste" and info["metrics"]["mpjpe_mm"] == 50.0 and "revision" in info
+    x = torch.randn(1, 9, 17, 2)
+    assert torch.equal(model.eval()(x), loaded.eval()(x))
+    save_checkpoint(model, tmp_path / "ck")  # overwriting an existing checkpoint works
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        read_checkpoint_info(tmp_path / "nowhere")
+    (tmp_path / "ck" / "config.json").write_text("{broken")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        read_checkpoint_info(tmp_path / "ck")
+
+
+def test_train_cli_writes_checkpoints_and_resumes(tmp_path, capsys):
+    assert train.main(quick_args(tmp_path)) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["epoch"] == 1 and record["mpjpe_mm"] > 0 and record["sequences"] == 2
+    for name in ("best", "last"):
+        info = read_checkpoint_info(tmp_path / "run" / name)
+        assert info["config"]["frames"] == 9 and info["data"]["source"] == "synthetic"
+    first, _ = load_checkpoint(tmp_path / "run" / "last")
+    assert train.main(quick_args(tmp_path, "--epochs", "2", "--resume")) == 0
+    state = torch.load(tmp_path / "run" / "last" / "training_state.pt", weights_only=True)
+    assert state["epoch"] == 1 and len(state["history"]) == 2
+    second, _ = load_checkpoint(tmp_path / "run" / "last")
+    assert not torch.equal(first.head.weight, second.head.weight)
+
+
+def test_train_cli_rejects_unknown_keys(tmp_path, capsys):
+    assert train.main(quick_args(tmp_path, "--set", "tokens=3")) == 2
+    assert "valid keys: frames" in capsys.readouterr().err
+    assert train.main(quick_args(tmp_path, "--resume", "--out", str(tmp_path / "empty"))) == 2
+
+
+def test_evaluate_cli(tmp_path, capsys):
+    assert train.main(quick_args(tmp_path)) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(tmp_path / "run" / "best"), "--data", "synthetic", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["p_mpjpe_mm"] <= metrics["mpjpe_mm"] and metrics["sequences"] > 2
+
+
+def test_two_process_training_stays_in_sync(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           os.path.join(os.path.dirname(__file__), "ddp_worker.py"), *quick_args(tmp_path)[:-2], "--out", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
+    torch.manual_seed(1126)  # the trainer's seed: the same initial weights
+    initial = create_model("hot-mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2,
+                           token_num=3, layer_index=1).state_dict()
+    assert any(not torch.equal(rank0[k], initial[k]) for k in rank0)  # it trained
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key

@@ -1,0 +1,99 @@
+"""Scoring pose lifters on a split: MPJPE, P-MPJPE, N-MPJPE and mean velocity error, in mm.
+
+    python -m training.evaluate --checkpoint runs/hot-mixste/best --data cmu --data-root ../shared/data/cmu-mocap
+
+Each test sequence is lifted whole with the official seq2seq windows and test-time flip averaging
+(`edgetokens.pose.lifting`); padded frames are cropped before scoring (the official seq2seq score
+includes them), and errors are averaged over all real frames of all sequences.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgetokens.pose.lifting import lift_sequence
+from edgetokens.pose.metrics import mean_velocity_error, mpjpe, n_mpjpe, p_mpjpe
+from training.data.clips import ClipConfig, PoseClipDataset, build_sources
+
+
+def torch_runner(model: nn.Module, device: str | torch.device = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    model = model.eval().to(device)
+
+    def run(clips: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(clips).to(device)).float().cpu().numpy()
+
+    return run
+
+
+def evaluation_set(views: Sequence, frames: int, in_channels: int) -> PoseClipDataset:
+    """Normalised inputs and root-relative targets of whole sequences (no clipping yet)."""
+    return PoseClipDataset(views, ClipConfig(frames=frames, train=False, flip=False, with_scores=in_channels == 3))
+
+
+def score(run: Callable[[np.ndarray], np.ndarray], data: PoseClipDataset, frames: int, flip: bool = True,
+          batch_size: int = 32) -> dict[str, float]:
+    """Metrics in millimetres over every real frame of every sequence in `data`."""
+    sums = {"mpjpe_mm": 0.0, "p_mpjpe_mm": 0.0, "n_mpjpe_mm": 0.0, "mpjve_mm": 0.0}
+    total = velocity_total = 0
+    for inputs, target in zip(data.inputs, data.targets):
+        pred = lift_sequence(run, inputs, frames, flip, batch_size)
+        n = len(target)
+        sums["mpjpe_mm"] += 1000 * mpjpe(pred, target) * n
+        sums["p_mpjpe_mm"] += 1000 * p_mpjpe(pred, target) * n
+        sums["n_mpjpe_mm"] += 1000 * n_mpjpe(pred, target) * n
+        total += n
+        if n > 1:
+            sums["mpjve_mm"] += 1000 * mean_velocity_error(pred, target) * (n - 1)
+            velocity_total += n - 1
+    metrics = {k: float(v / (velocity_total if k == "mpjve_mm" else total)) for k, v in sums.items()}
+    metrics["frames"] = total
+    metrics["sequences"] = len(data.inputs)
+    return metrics
+
+
+def evaluate_model(model: nn.Module, views: Sequence, flip: bool = True, device: str = "cpu") -> dict[str, float]:
+    data = evaluation_set(views, model.config.frames, model.config.in_channels)
+    return score(torch_runner(model, device), data, model.config.frames, flip)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edgetokens.checkpoint import load_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    parser.add_argument("--data", default="cmu", help="cmu | synthetic | mix | h36m:PATH")
+    parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
+    parser.add_argument("--split", default="test", choices=["train", "test"])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic subjects and virtual cameras")
+    parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        model, _ = load_checkpoint(args.checkpoint)
+        views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    metrics = evaluate_model(model, views, flip=not args.no_flip)
+    metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"{args.checkpoint} on {args.data}/{args.split} ({metrics['sequences']} sequences, "
+              f"{metrics['frames']} frames): MPJPE {metrics['mpjpe_mm']:.1f} mm, "
+              f"P-MPJPE {metrics['p_mpjpe_mm']:.1f} mm, N-MPJPE {metrics['n_mpjpe_mm']:.1f} mm, "
+              f"MPJVE {metrics['mpjve_mm']:.2f} mm")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
