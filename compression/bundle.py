@@ -1,0 +1,141 @@
+"""Building deployable bundles: exported artifacts + manifest.json (see `runtimes.manifest`).
+
+    python -m compression.bundle --checkpoint runs/hot-mixste/best --out bundles/hot-mixste
+
+Writes are atomic: everything is built in a temporary directory beside the target and moved into
+place at the end; an existing output is refused unless `overwrite=True` (`--overwrite`).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
+from runtimes.manifest import MANIFEST, Manifest, TensorSpec, sha256_file
+
+from .export import ExportWrapper, export_onnx, export_openvino
+
+log = logging.getLogger(__name__)
+
+TOOLS = ("edgetokens", "torch", "onnx", "onnxruntime", "openvino", "nncf")
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for name in TOOLS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def pose_preprocessing(model: nn.Module) -> dict[str, Any]:
+    """What a runtime must do around the graph, so every backend does the same."""
+    channels = ["x", "y", "score"][: model.config.in_channels]
+    return {
+        "skeleton": "h36m-17",
+        "joints_left": list(H36M_JOINTS_LEFT),
+        "joints_right": list(H36M_JOINTS_RIGHT),
+        "input_channels": channels,
+        "normalization": "x / w * 2 - [1, h / w]",
+        "output": "camera-frame metres, root-relative (joint 0 = 0)",
+        "frames": model.config.frames,
+        "test_time_flip": True,
+    }
+
+
+def tensor_specs(model: nn.Module, batch: int, dynamic_batch: bool) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    wrapper = ExportWrapper(model)
+    names_in, names_out = wrapper.names()
+    b = -1 if dynamic_batch else batch
+    c = model.config
+    shapes = {"keypoints": [b, *model.input_shape], "poses_3d": [b, c.frames, c.joints, 3],
+              "keep_index": [b, c.token_num or c.frames]}
+    dtype = {"keep_index": "int64"}
+    return ([TensorSpec(n, shapes[n], dtype.get(n, "float32")) for n in names_in],
+            [TensorSpec(n, shapes[n], dtype.get(n, "float32")) for n in names_out])
+
+
+def prepare_output(out: str | Path, overwrite: bool) -> tuple[Path, Path]:
+    """(final path, temporary build dir beside it); refuses to clobber unless asked."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+
+def finish_bundle(tmp: Path, out: Path, manifest: Manifest) -> Path:
+    """Hash every file, write the manifest, move the directory into place."""
+    manifest.files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*"))
+                      if p.is_file() and p.name != MANIFEST}
+    (tmp / MANIFEST).write_text(manifest.to_json())
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    log.info("bundle written to %s", out)
+    return out
+
+
+def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] = ("fp32", "fp16"),
+                 batch: int = 1, dynamic_batch: bool = False, overwrite: bool = False,
+                 source: dict | None = None) -> Path:
+    """Export `model` to ONNX fp32 and OpenVINO IR (fp32, fp16) as a bundle directory."""
+    unknown = set(precisions) - {"fp32", "fp16"}
+    if unknown:
+        raise ValueError(f"build_bundle makes fp32/fp16 artifacts; int8 comes from compression.ptq/qat "
+                         f"(got {sorted(unknown)})")
+    out, tmp = prepare_output(out, overwrite)
+    try:
+        model = model.eval().cpu()
+        onnx_path = export_onnx(model, tmp / "model.onnx", batch=batch, dynamic_batch=dynamic_batch)
+        artifacts: dict[str, dict[str, str]] = {"fp32": {"onnx": "model.onnx"}}
+        for precision in precisions:
+            name = "model.xml" if precision == "fp32" else f"model.{precision}.xml"
+            export_openvino(onnx_path, tmp / "openvino" / name, precision)
+            artifacts.setdefault(precision, {})["openvino"] = f"openvino/{name}"
+        inputs, outputs = tensor_specs(model, batch, dynamic_batch)
+        manifest = Manifest(task="pose3d", arch=model.arch, config=asdict(model.config), inputs=inputs,
+                            outputs=outputs, artifacts=artifacts, files={},
+                            preprocessing=pose_preprocessing(model), tools=tool_versions(), source=source or {})
+        return finish_bundle(tmp, out, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edgetokens.checkpoint import load_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m compression.bundle", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    parser.add_argument("--out", required=True, help="bundle directory to create")
+    parser.add_argument("--precisions", default="fp32,fp16", help="comma list of fp32, fp16")
+    parser.add_argument("--batch", type=int, default=1, help="static batch size")
+    parser.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (not for NPUs)")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        model, info = load_checkpoint(args.checkpoint)
+        build_bundle(model, args.out, tuple(args.precisions.split(",")), args.batch, args.dynamic_batch,
+                     args.overwrite, source={"checkpoint": str(args.checkpoint), "metrics": info.get("metrics")})
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
