@@ -77,6 +77,38 @@ def distributed_setup(device: str) -> tuple[int, int]:
     return (dist.get_rank() if world > 1 else 0), world
 
 
+def training_clips(views, model: torch.nn.Module, seed: int) -> PoseClipDataset:
+    """Random-offset clips plus their mirrored copies, shaped for `model`'s input."""
+    cfg = model.config
+    return PoseClipDataset(views, ClipConfig(frames=cfg.frames, train=True, flip=True,
+                                             with_scores=cfg.in_channels == 3, seed=seed))
+
+
+def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    device: torch.device, amp: bool = False, desc: str = "", progress: bool = True) -> dict:
+    """One pass over `loader` with the HoT loss; returns the mean loss and the clip count.
+
+    Shared by full-precision training and quantization-aware fine-tuning.
+    """
+    net.train()
+    total, count = 0.0, 0
+    bar = tqdm(total=len(loader.sampler), unit="clip", leave=False, desc=desc, disable=not progress)
+    for batch in loader:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            pred = net(batch["input"].to(device))
+        losses = hot_loss(pred.float(), batch["target"].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        n = len(batch["input"])
+        total += losses["loss"].item() * n
+        count += n
+        bar.update(n)
+        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}")
+    bar.close()
+    return {"loss": total / max(count, 1), "clips": count}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -116,8 +148,7 @@ def train(args: argparse.Namespace) -> dict:
 
     train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
     test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")
-    dataset = PoseClipDataset(train_views, ClipConfig(frames=cfg.frames, train=True, flip=True,
-                                                      with_scores=cfg.in_channels == 3, seed=args.seed))
+    dataset = training_clips(train_views, model, args.seed)
     train_set = dataset
     if args.clips_per_epoch:
         chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))
@@ -154,30 +185,16 @@ def train(args: argparse.Namespace) -> dict:
         dataset.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
-        net.train()
-        total, count, started = 0.0, 0, time.perf_counter()
-        bar = tqdm(total=len(loader.sampler), unit="clip", leave=False,
-                   desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.no_progress or rank != 0)
-        for batch in loader:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16"):
-                pred = net(batch["input"].to(device))
-            losses = hot_loss(pred.float(), batch["target"].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            optimizer.step()
-            n = len(batch["input"])
-            total += losses["loss"].item() * n
-            count += n
-            bar.update(n)
-            bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{scheduler.get_last_lr()[0]:.1e}")
-        bar.close()
+        started = time.perf_counter()
+        stats = train_one_epoch(net, loader, optimizer, device, amp=args.amp == "bf16",
+                                desc=f"epoch {epoch + 1}/{args.epochs}", progress=not args.no_progress and rank == 0)
         scheduler.step()
         if rank != 0:
             continue
         metrics = evaluate_model(model, test_views, device=device)
         seconds = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "seconds": round(seconds, 1),
-                  "clips_per_s": round(count * world / seconds, 1), **metrics}
+        record = {"epoch": epoch + 1, "train_loss": stats["loss"], "seconds": round(seconds, 1),
+                  "clips_per_s": round(stats["clips"] * world / seconds, 1), **metrics}
         history.append(record)
         print(json.dumps(record), flush=True)
         meta = {"data": data_info, "metrics": record, "training": vars(args) | {"world_size": world}}

@@ -1,0 +1,62 @@
+"""Ship a trained checkpoint as a packaged default, with its accuracy measured on both test splits.
+
+    python -m training.publish --checkpoint runs/hot-mixste/best --name hot-mixste \
+        --data-root ../shared/data/cmu-mocap
+
+Copies the weights to `edgetokens/weights/NAME/` and records, in its config.json, MPJPE, P-MPJPE,
+N-MPJPE and velocity error on the CMU test subject (03) and on the synthetic test split, plus the
+model's parameter and FLOP counts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from edgetokens.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from edgetokens.models.complexity import count_flops, count_parameters
+from edgetokens.zoo import WEIGHTS_DIR
+from training.data.clips import build_sources
+from training.evaluate import evaluate_model
+
+SPLITS = ("cmu", "synthetic")
+
+
+def publish(checkpoint: Path, name: str, data_root: str | None, seed: int, out_root: Path = WEIGHTS_DIR) -> dict:
+    model, info = load_checkpoint(checkpoint)
+    evaluation = {}
+    for source in SPLITS:
+        views = build_sources(source, data_root, seed=seed, split="test")
+        evaluation[source] = evaluate_model(model, views)
+    example = torch.randn(1, *model.input_shape)
+    facts = {"params": count_parameters(model), **count_flops(model, example)}
+    meta = {k: v for k, v in info.items() if k not in ("arch", "config", "revision")}
+    target = save_checkpoint(model, out_root / name, **meta, evaluation=evaluation, facts=facts,
+                             trained_revision=info.get("revision"))
+    return json.loads((target / CONFIG).read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.publish", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="trained checkpoint directory (e.g. runs/X/best)")
+    parser.add_argument("--name", required=True, help="name of the shipped default (edgetokens/weights/NAME)")
+    parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
+    parser.add_argument("--seed", type=int, default=1126, help="seed of the synthetic test subjects and cameras")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        info = publish(Path(args.checkpoint), args.name, args.data_root, args.seed)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for source, m in info["evaluation"].items():
+        print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
