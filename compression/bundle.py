@@ -23,7 +23,7 @@ from torch import nn
 from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
 from runtimes.manifest import MANIFEST, Manifest, TensorSpec, sha256_file
 
-from .export import ExportWrapper, export_onnx, export_openvino
+from .export import ExportWrapper, export_int8, export_onnx, export_openvino
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,13 @@ def finish_bundle(tmp: Path, out: Path, manifest: Manifest) -> Path:
 
 def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] = ("fp32", "fp16"),
                  batch: int = 1, dynamic_batch: bool = False, overwrite: bool = False,
-                 source: dict | None = None) -> Path:
-    """Export `model` to ONNX fp32 and OpenVINO IR (fp32, fp16) as a bundle directory."""
+                 source: dict | None = None, int8_model: nn.Module | None = None,
+                 accuracy_views=None) -> Path:
+    """Export `model` to ONNX fp32 and OpenVINO IR (fp32, fp16) as a bundle directory.
+
+    `int8_model` (an NNCF-quantized copy, from compression.qat) adds INT8 IR and QDQ ONNX;
+    `accuracy_views` (test sequences) scores every artifact on the CPU into the manifest.
+    """
     unknown = set(precisions) - {"fp32", "fp16"}
     if unknown:
         raise ValueError(f"build_bundle makes fp32/fp16 artifacts; int8 comes from compression.ptq/qat "
@@ -105,9 +110,18 @@ def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] 
             name = "model.xml" if precision == "fp32" else f"model.{precision}.xml"
             export_openvino(onnx_path, tmp / "openvino" / name, precision)
             artifacts.setdefault(precision, {})["openvino"] = f"openvino/{name}"
+        if int8_model is not None:
+            if dynamic_batch:
+                raise ValueError("INT8 artifacts are exported with static shapes; drop dynamic_batch")
+            artifacts["int8"] = export_int8(int8_model, tmp, batch=batch)
+        accuracy = {}
+        if accuracy_views is not None:
+            from .accuracy import score_artifacts
+
+            accuracy = score_artifacts(tmp, artifacts, accuracy_views, model.config)
         inputs, outputs = tensor_specs(model, batch, dynamic_batch)
         manifest = Manifest(task="pose3d", arch=model.arch, config=asdict(model.config), inputs=inputs,
-                            outputs=outputs, artifacts=artifacts, files={},
+                            outputs=outputs, artifacts=artifacts, files={}, accuracy=accuracy,
                             preprocessing=pose_preprocessing(model), tools=tool_versions(), source=source or {})
         return finish_bundle(tmp, out, manifest)
     except BaseException:
@@ -139,3 +153,31 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def extend_bundle(bundle: str | Path, out: str | Path, add_artifacts, overwrite: bool = False,
+                  accuracy_views=None, source_update: dict | None = None) -> Path:
+    """Copy a bundle, let `add_artifacts(tmp_dir, manifest) -> {precision: {format: path}}` write new
+    artifacts into the copy, re-score every artifact and write the manifest atomically."""
+    from runtimes.manifest import read_manifest
+
+    from edgetokens.models import make_config
+
+    manifest = read_manifest(bundle)
+    out, tmp = prepare_output(out, overwrite)
+    try:
+        shutil.copytree(bundle, tmp, dirs_exist_ok=True)
+        (tmp / MANIFEST).unlink()
+        for precision, formats in add_artifacts(tmp, manifest).items():
+            manifest.artifacts.setdefault(precision, {}).update(formats)
+        if accuracy_views is not None:
+            from .accuracy import score_artifacts
+
+            config = make_config(manifest.arch, **manifest.config)
+            manifest.accuracy = score_artifacts(tmp, manifest.artifacts, accuracy_views, config)
+        manifest.source = {**manifest.source, **(source_update or {})}
+        manifest.tools = tool_versions()
+        return finish_bundle(tmp, out, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

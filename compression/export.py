@@ -87,3 +87,35 @@ def export_openvino(onnx_path: str | Path, xml_path: str | Path, precision: str 
     ov.save_model(ov_model, str(xml_path), compress_to_fp16=precision == "fp16")
     log.info("wrote %s", xml_path)
     return xml_path
+
+
+def name_openvino_ports(ov_model, inputs: list[str], outputs: list[str]) -> None:
+    """Give a converted model the same input/output names as our ONNX graphs."""
+    for port, name in zip(ov_model.inputs, inputs):
+        port.get_tensor().set_names({name})
+    for port, name in zip(ov_model.outputs, outputs):
+        port.get_tensor().set_names({name})
+
+
+def export_int8(quantized: nn.Module, directory: str | Path, batch: int = 1) -> dict[str, str]:
+    """Write an NNCF-quantized torch model as INT8 artifacts; returns {format: relative path}.
+
+    - OpenVINO IR from the NNCF model itself (FakeQuantize ops, which OpenVINO runs as INT8 kernels);
+    - ONNX with standard QuantizeLinear/DequantizeLinear, via `nncf.strip(..., NATIVE)` first: the
+      un-stripped model would export `org.openvinotoolkit:FakeQuantize`, which ONNX Runtime rejects.
+    """
+    import nncf
+    import openvino as ov
+
+    directory = Path(directory)
+    wrapper = ExportWrapper(quantized.eval().cpu()).eval()
+    example = wrapper.example_inputs(batch)
+    stripped = nncf.strip(quantized, do_copy=True, strip_format=nncf.StripFormat.NATIVE, example_input=example[0])
+    export_onnx(stripped, directory / "model.int8.onnx", batch=batch)
+    with torch.no_grad():
+        ov_model = ov.convert_model(wrapper, example_input=example)
+    name_openvino_ports(ov_model, *wrapper.names())
+    xml = directory / "openvino" / "model.int8.xml"
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+    return {"onnx": "model.int8.onnx", "openvino": "openvino/model.int8.xml"}

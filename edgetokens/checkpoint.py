@@ -42,7 +42,8 @@ def save_checkpoint(model: nn.Module, directory: str | Path, **metadata: Any) ->
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # clone: modules shared under two names (e.g. one NNCF quantizer for k and v) must not alias
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / WEIGHTS))
     info = {"arch": model.arch, "config": asdict(model.config), "revision": git_revision(), **metadata}
     (tmp / CONFIG).write_text(json.dumps(info, indent=2, default=str))
@@ -78,5 +79,9 @@ def load_checkpoint(directory: str | Path, **overrides: Any) -> tuple[nn.Module,
 
     info = read_checkpoint_info(directory)
     model = create_model(info["arch"], **{**info["config"], **overrides})
-    load_official_weights(model, Path(directory) / WEIGHTS)
+    weights = Path(directory) / WEIGHTS
+    try:
+        load_official_weights(model, weights)
+    except ValueError as err:
+        raise ValueError(f"{weights} does not fit the architecture in {Path(directory) / CONFIG}: {err}") from err
     return model, info

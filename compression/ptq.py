@@ -1,0 +1,170 @@
+"""Post-training quantization (PTQ) of exported FP32 models with NNCF, to INT8 bundles.
+
+    python -m compression.ptq --bundle bundles/hot-mixste --data mix --data-root ../shared/data/cmu-mocap \
+        --out bundles/hot-mixste-ptq [--max-drop 1.0]
+
+Quantizes the bundle's OpenVINO IR and ONNX model (calibration clips from the training split).
+With `--max-drop MM`, `nncf.quantize_with_accuracy_control` reverts the most sensitive layers to
+float until the test MPJPE is at most MM millimetres worse than FP32 (OpenVINO and ONNX backends
+only: NNCF does not offer it for torch models).
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import nncf  # noqa: E402
+import numpy as np  # noqa: E402
+
+log = logging.getLogger("compression.ptq")
+
+# Node-name patterns of exported graphs kept in float (same parts as compression.qat.KEEP_FLOAT_PATTERNS).
+GRAPH_KEEP_FLOAT = {
+    "selection": [r".*/pruner/.*"],
+    "embedding": [r".*/joint_embed/.*"],
+    "head": [r".*/head/.*", r".*/head_norm/.*", r".*/pre_logits/.*"],
+}
+
+
+def graph_ignored_scope(keep_float: tuple[str, ...]) -> nncf.IgnoredScope:
+    unknown = set(keep_float) - set(GRAPH_KEEP_FLOAT)
+    if unknown:
+        raise ValueError(f"unknown --keep-float part(s) {sorted(unknown)}; choose from {sorted(GRAPH_KEEP_FLOAT)}")
+    return nncf.IgnoredScope(patterns=[p for k in keep_float for p in GRAPH_KEEP_FLOAT[k]], validate=False)
+
+
+def validation_items(views, config, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(input clip (1,F,J,C), target clip (F,J,3)) pairs of the test split, official windows."""
+    from training.data.clips import ClipConfig, PoseClipDataset
+
+    data = PoseClipDataset(views, ClipConfig(frames=config.frames, train=False, flip=False,
+                                             with_scores=config.in_channels == 3, seed=seed))
+    return [(item["input"].numpy()[None], item["target"].numpy()) for item in (data[i] for i in range(len(data)))]
+
+
+def negative_mpjpe(model, items) -> tuple[float, list[float]]:
+    """NNCF validation function: higher is better, so minus the MPJPE in mm (per clip too)."""
+    run = _runner(model)
+    errors = []
+    for x, target in items:
+        pred = run(x)[0]
+        pred = pred - pred[:, :1]
+        errors.append(-1000.0 * float(np.linalg.norm(pred - target, axis=-1).mean()))
+    return float(np.mean(errors)), errors
+
+
+def _runner(model):
+    """Run an OpenVINO compiled model or an ONNX model (as NNCF hands them to validation_fn)."""
+    if hasattr(model, "output") and callable(model):
+        output = model.output("poses_3d") if any("poses_3d" in o.get_names() for o in model.outputs) else model.output(0)
+        return lambda x: model({"keypoints": x})[output]
+    import onnxruntime as ort
+
+    session = model if isinstance(model, ort.InferenceSession) else ort.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return lambda x: session.run(["poses_3d"], {"keypoints": x})[0]
+
+
+def quantize_graph(model, fmt: str, clips, keep_float, validation=None, max_drop: float | None = None):
+    """NNCF PTQ (or accuracy-controlled PTQ) of an OpenVINO or ONNX model object."""
+    calibration = nncf.Dataset([{"keypoints": c} for c in clips])
+    common = dict(model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips),
+                  ignored_scope=graph_ignored_scope(keep_float))
+    if max_drop is None:
+        return nncf.quantize(model, calibration, **common)
+    return nncf.quantize_with_accuracy_control(
+        model, calibration, nncf.Dataset(validation), validation_fn=negative_mpjpe, max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE, **common)
+
+
+def quantize_bundle_artifacts(tmp: Path, manifest, clips, keep_float, formats, validation, max_drop):
+    artifacts = {}
+    if "openvino" in formats:
+        import openvino as ov
+
+        ov_model = ov.Core().read_model(str(tmp / manifest.artifact("fp32", "openvino")))
+        quantized = quantize_graph(ov_model, "openvino", clips, keep_float, validation, max_drop)
+        xml = tmp / "openvino" / "model.int8.xml"
+        ov.save_model(quantized, str(xml), compress_to_fp16=False)
+        artifacts["openvino"] = "openvino/model.int8.xml"
+    if "onnx" in formats:
+        import onnx
+
+        onnx_model = onnx.load(str(tmp / manifest.artifact("fp32", "onnx")))
+        quantized = quantize_graph(onnx_model, "onnx", clips, keep_float, validation, max_drop)
+        onnx.save(quantized, str(tmp / "model.int8.onnx"))
+        artifacts["onnx"] = "model.int8.onnx"
+    return {"int8": artifacts}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m compression.ptq", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--bundle", required=True, help="FP32 bundle directory (python -m compression.bundle)")
+    p.add_argument("--data", default="mix", help="cmu | synthetic | mix | h36m:PATH")
+    p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
+    p.add_argument("--formats", default="openvino,onnx", help="which FP32 artifacts to quantize")
+    p.add_argument("--calibration-clips", type=int, default=300)
+    p.add_argument("--keep-float", default="selection,embedding,head",
+                   help=f"parts kept in float: comma list of {', '.join(GRAPH_KEEP_FLOAT)} (or 'none')")
+    p.add_argument("--max-drop", type=float, default=None, help="accuracy control: max MPJPE increase in mm")
+    p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
+    p.add_argument("--seed", type=int, default=1126)
+    p.add_argument("--out", required=True, help="bundle directory to write")
+    p.add_argument("--overwrite", action="store_true")
+    return p
+
+
+def run(args: argparse.Namespace) -> Path:
+    from compression.bundle import extend_bundle
+    from compression.calibration import calibration_clips
+    from edgetokens.models import create_model
+    from runtimes.manifest import read_manifest
+    from training.data.clips import build_sources
+
+    manifest = read_manifest(args.bundle)
+    if manifest.task != "pose3d":
+        raise ValueError(f"{args.bundle} is a {manifest.task!r} bundle; compression.ptq handles pose3d bundles")
+    formats = [f for f in args.formats.split(",") if f]
+    bad = set(formats) - {"openvino", "onnx"}
+    if bad:
+        raise ValueError(f"unknown format(s) {sorted(bad)}; use openvino and/or onnx")
+    keep_float = tuple(k for k in args.keep_float.split(",") if k and k != "none")
+    model = create_model(manifest.arch, **manifest.config)
+    train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
+    test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]
+    clips = calibration_clips(train_views, model, args.calibration_clips, args.seed)
+    validation = validation_items(test_views, model.config, args.seed) if args.max_drop is not None else None
+    method = "nncf-ptq" + ("-accuracy-control" if args.max_drop is not None else "")
+    out = extend_bundle(
+        args.bundle, args.out,
+        lambda tmp, m: quantize_bundle_artifacts(tmp, m, clips, keep_float, formats, validation, args.max_drop),
+        overwrite=args.overwrite, accuracy_views=test_views,
+        source_update={"quantization": {"method": method, "max_drop_mm": args.max_drop,
+                                        "keep_float": list(keep_float), "calibration_clips": len(clips)}})
+    result = read_manifest(out)
+    for precision, formats_acc in result.accuracy.items():
+        for fmt, metrics in formats_acc.items():
+            print(f"{precision:<6}{fmt:<10} MPJPE {metrics['mpjpe_mm']:.2f} mm  P-MPJPE {metrics['p_mpjpe_mm']:.2f} mm")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Compression: QAT and PTQ to INT8 bundles, manifests, and their errors."""
+import json
+import logging
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from compression import ptq, qat
+from compression.calibration import calibration_clips
+from edgetokens import create_model
+from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+from runtimes.manifest import BundleError, read_manifest
+from training.data.clips import build_sources
+
+TINY = dict(frames=27, embed_dim=32, mlp_hidden=64, depth=4, heads=4, token_num=9, layer_index=1)
+QUICK = ["--data", "synthetic", "--calibration-clips", "8", "--eval-sequences", "1", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ck") / "tiny"
+    save_checkpoint(create_model("hot-mixste", **TINY), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def qat_bundle(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("qat") / "bundle"
+    table = qat.run(qat.build_parser().parse_args(
+        ["--checkpoint", str(tiny_checkpoint), *QUICK, "--epochs", "1", "--clips-per-epoch", "16",
+         "--lr", "1e-4", "--out", str(out)]))
+    return out, table
+
+
+def test_qat_writes_int8_artifacts_that_onnxruntime_and_openvino_run(qat_bundle):
+    out, table = qat_bundle
+    manifest = read_manifest(out)
+    assert manifest.precisions() == ["fp32", "fp16", "int8"]
+    ops = {n.op_type for n in onnx.load(str(out / manifest.artifact("int8", "onnx"))).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "FakeQuantize" not in ops
+    int8 = manifest.accuracy["int8"]
+    # both INT8 artifacts reproduce the QAT torch model's accuracy
+    for fmt in ("onnx", "openvino"):
+        assert abs(int8[fmt]["mpjpe_mm"] - table["qat"]["mpjpe_mm"]) < 0.02 * table["qat"]["mpjpe_mm"]
+    assert set(table) == {"fp32", "ptq_init", "qat"}
+    assert manifest.source["quantization"]["method"] == "nncf-qat"
+
+
+def test_qat_checkpoint_resumes_without_pickles(qat_bundle, tiny_checkpoint):
+    out, _ = qat_bundle
+    qat_dir = out.with_name(out.name + ".qat")
+    assert (qat_dir / "nncf_config.json").is_file() and (qat_dir / "model.safetensors").is_file()
+    restored, info = qat.load_qat_checkpoint(qat_dir)
+    assert info["qat"]["epoch"] == 1
+    x = torch.randn(1, 27, 17, 2)
+    restored.eval()
+    again, _ = qat.load_qat_checkpoint(qat_dir)
+    with torch.no_grad():
+        assert torch.equal(restored(x), again.eval()(x))
+    float_model, _ = load_checkpoint(tiny_checkpoint)
+    with torch.no_grad():
+        assert not torch.equal(restored(x), float_model.eval()(x))  # it is the quantized model
+
+
+def test_existing_output_is_refused(qat_bundle, tiny_checkpoint):
+    out, _ = qat_bundle
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        qat.run(qat.build_parser().parse_args(["--checkpoint", str(tiny_checkpoint), *QUICK, "--out", str(out)]))
+
+
+def test_ptq_on_exported_graphs(qat_bundle, tmp_path):
+    out, _ = qat_bundle
+    target = tmp_path / "ptq"
+    ptq.run(ptq.build_parser().parse_args(["--bundle", str(out), *QUICK[:-2], "--out", str(target)]))
+    manifest = read_manifest(target)
+    assert set(manifest.artifacts["int8"]) == {"onnx", "openvino"}
+    assert manifest.source["quantization"]["method"] == "nncf-ptq"
+    fp32 = manifest.accuracy["fp32"]["onnx"]["mpjpe_mm"]
+    for fmt in ("onnx", "openvino"):
+        assert np.isfinite(manifest.accuracy["int8"][fmt]["mpjpe_mm"])
+        assert manifest.accuracy["int8"][fmt]["mpjpe_mm"] < 1.5 * fp32
+
+
+def test_tampered_and_newer_bundles_are_refused(qat_bundle, tmp_path):
+    out, _ = qat_bundle
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    onnx_file = copy / "model.onnx"
+    data = bytearray(onnx_file.read_bytes())
+    data[-10] ^= 0xFF
+    onnx_file.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="model.onnx does not match its sha256"):
+        read_manifest(copy)
+    shutil.copy(out / "model.onnx", onnx_file)
+    raw = json.loads((copy / "manifest.json").read_text())
+    raw["format_version"] = 99
+    (copy / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(BundleError, match="format version 99"):
+        read_manifest(copy)
+
+
+def test_unknown_or_missing_precision_lists_what_the_bundle_has(qat_bundle):
+    manifest = read_manifest(qat_bundle[0])
+    with pytest.raises(BundleError, match="unknown precision 'int4'"):
+        manifest.artifact("int4", "onnx")
+    with pytest.raises(BundleError, match="has: fp32/onnx, fp32/openvino, fp16/openvino, int8/onnx"):
+        manifest.artifact("fp16", "onnx")
+
+
+def test_calibration_set_errors_and_warning(caplog):
+    views = build_sources("synthetic", split="test")[:1]
+    model = create_model("hot-mixste", **TINY)
+    with pytest.raises(ValueError, match="calibration set is empty"):
+        calibration_clips(views, model, 0)
+    with pytest.raises(ValueError, match="calibration set is empty"):
+        calibration_clips([], model, 10)
+    with caplog.at_level(logging.WARNING):
+        clips = calibration_clips(views, model, 5)
+    assert len(clips) == 5 and clips[0].shape == (1, 27, 17, 2)
+    assert "only 5 calibration clips" in caplog.text
+
+
+def test_checkpoint_that_does_not_match_its_config(tmp_path):
+    save_checkpoint(create_model("hot-mixste", **TINY), tmp_path / "ck")
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    config["config"]["embed_dim"] = 64
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"model.safetensors.*shape mismatches"):
+        load_checkpoint(tmp_path / "ck")
