@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import nn
 
+from edgetokens.clitools import run_cli
 from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
 from runtimes.manifest import MANIFEST, Manifest, TensorSpec, sha256_file
 
@@ -141,14 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+    def command():
         model, info = load_checkpoint(args.checkpoint)
         build_bundle(model, args.out, tuple(args.precisions.split(",")), args.batch, args.dynamic_batch,
                      args.overwrite, source={"checkpoint": str(args.checkpoint), "metrics": info.get("metrics")})
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(command, "compression.bundle")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def export_int8(quantized: nn.Module, directory: str | Path, batch: int = 1) -> 
     stripped = nncf.strip(quantized, do_copy=True, strip_format=nncf.StripFormat.NATIVE, example_input=example[0])
     export_onnx(stripped, directory / "model.int8.onnx", batch=batch)
     with torch.no_grad():
-        ov_model = ov.convert_model(wrapper, example_input=example)
+        ov_model = ov.convert_model(wrapper, example_input=example, input=[list(t.shape) for t in example])
     name_openvino_ports(ov_model, *wrapper.names())
     xml = directory / "openvino" / "model.int8.xml"
     xml.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,8 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from edgetokens.clitools import run_cli  # noqa: E402
+
 import nncf  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -158,12 +160,7 @@ def run(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: run(args), "compression.ptq")
 
 
 if __name__ == "__main__":

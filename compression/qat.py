@@ -23,6 +23,8 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from edgetokens.clitools import run_cli  # noqa: E402
+
 import nncf  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -202,12 +204,7 @@ def print_table(table: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: run(args), "compression.qat")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from dataclasses import asdict
 
 import torch
 
+from .clitools import run_cli
+
 
 def model_facts(name: str) -> dict:
     from .models import create_model, get_architecture
@@ -96,11 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # user mistakes: a message, no traceback
-        print(f"edgetokens: error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: args.func(args), "edgetokens")
 
 
 if __name__ == "__main__":

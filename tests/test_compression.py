@@ -42,6 +42,10 @@ def test_qat_writes_int8_artifacts_that_onnxruntime_and_openvino_run(qat_bundle)
     assert manifest.precisions() == ["fp32", "fp16", "int8"]
     ops = {n.op_type for n in onnx.load(str(out / manifest.artifact("int8", "onnx"))).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops and "FakeQuantize" not in ops
+    import openvino as ov
+
+    ir = ov.Core().read_model(str(out / manifest.artifact("int8", "openvino")))
+    assert list(ir.inputs[0].get_partial_shape().to_shape()) == [1, 27, 17, 2]  # static, NPU-ready
     int8 = manifest.accuracy["int8"]
     # both INT8 artifacts reproduce the QAT torch model's accuracy
     for fmt in ("onnx", "openvino"):

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgetokens.clitools import run_cli
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.metrics import mean_velocity_error, mpjpe, n_mpjpe, p_mpjpe
 from training.data.clips import ClipConfig, PoseClipDataset, build_sources
@@ -65,8 +66,6 @@ def evaluate_model(model: nn.Module, views: Sequence, flip: bool = True, device:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edgetokens.checkpoint import load_checkpoint
-
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
     parser.add_argument("--data", default="cmu", help="cmu | synthetic | mix | h36m:PATH")
@@ -77,12 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    try:
-        model, _ = load_checkpoint(args.checkpoint)
-        views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: report(args), "training.evaluate")
+
+
+def report(args: argparse.Namespace) -> None:
+    from edgetokens.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(args.checkpoint)
+    views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
     metrics = evaluate_model(model, views, flip=not args.no_flip)
     metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split)
     if args.json:
@@ -92,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{metrics['frames']} frames): MPJPE {metrics['mpjpe_mm']:.1f} mm, "
               f"P-MPJPE {metrics['p_mpjpe_mm']:.1f} mm, N-MPJPE {metrics['n_mpjpe_mm']:.1f} mm, "
               f"MPJVE {metrics['mpjve_mm']:.2f} mm")
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from edgetokens.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from edgetokens.clitools import run_cli
 from edgetokens.models.complexity import count_flops, count_parameters
 from edgetokens.zoo import WEIGHTS_DIR
 from training.data.clips import build_sources
@@ -48,14 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1126, help="seed of the synthetic test subjects and cameras")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    try:
+    def command():
         info = publish(Path(args.checkpoint), args.name, args.data_root, args.seed)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for source, m in info["evaluation"].items():
-        print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
-    return 0
+        for source, m in info["evaluation"].items():
+            print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
+
+    return run_cli(command, "training.publish")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm import tqdm
 
 from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+from edgetokens.clitools import run_cli
 from edgetokens.models import create_model, get_architecture
 from edgetokens.models.registry import config_fields
 from training.data.clips import ClipConfig, PoseClipDataset, build_sources
@@ -214,14 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     try:
-        train(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return run_cli(lambda: train(args), "training.train")
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    return 0
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ _MIXSTE_243 = MixSTEConfig(frames=243, embed_dim=512, mlp_hidden=1024, depth=8, 
 _MIXSTE_EDGE = MixSTEConfig(frames=81, embed_dim=64, mlp_hidden=128, depth=6, heads=4)
 _MOTIONBERT_243 = MotionBERTConfig(frames=243, embed_dim=256, mlp_hidden=1024, depth=5, heads=8, dim_rep=512)
 _MOTIONBERT_FULL_243 = MotionBERTConfig(frames=243, embed_dim=512, mlp_hidden=1024, depth=5, heads=8, dim_rep=512)
-_MOTIONBERT_EDGE = MotionBERTConfig(frames=81, embed_dim=64, mlp_hidden=256, depth=4, heads=4, dim_rep=128)
+_MOTIONBERT_EDGE = MotionBERTConfig(frames=81, embed_dim=64, mlp_hidden=128, depth=3, heads=4, dim_rep=128)
 
 register_model("mixste-243", MixSTE, _MIXSTE_243, "MixSTE as in the HoT repository (243 frames, 512-dim)")
 register_model("hot-mixste-243", MixSTE, replace(_MIXSTE_243, token_num=81, layer_index=3),
@@ -82,6 +82,6 @@ register_model("hot-motionbert-full-243", MotionBERT, replace(_MOTIONBERT_FULL_2
 register_model("mixste", MixSTE, _MIXSTE_EDGE, "edge MixSTE: 81 frames, 64-dim, 6 block pairs")
 register_model("hot-mixste", MixSTE, replace(_MIXSTE_EDGE, token_num=27, layer_index=2),
                "edge HoT-MixSTE: 27 of 81 frames kept from block 2")
-register_model("motionbert", MotionBERT, _MOTIONBERT_EDGE, "edge MotionBERT: 81 frames, 64-dim, 4 layers")
+register_model("motionbert", MotionBERT, _MOTIONBERT_EDGE, "edge MotionBERT: 81 frames, 64-dim, 3 layers")
 register_model("hot-motionbert", MotionBERT, replace(_MOTIONBERT_EDGE, token_num=27, layer_index=1),
                "edge HoT-MotionBERT: 27 of 81 frames kept from layer 1")

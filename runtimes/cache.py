@@ -1,0 +1,73 @@
+"""Where edgetokens keeps what it can rebuild: exported bundles, compiled models, backend probes.
+
+The root is `$EDGETOKENS_CACHE`, else `~/.cache/edgetokens`. Everything under it is keyed by what
+makes it valid (bundle hash, device, runtime version), so a stale entry is never reused: a new
+OpenVINO or a re-exported bundle simply gets a new key. Deleting the directory is always safe.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .manifest import MANIFEST, sha256_file
+
+
+def cache_root(override: str | Path | None = None) -> Path:
+    """The cache directory (created on demand)."""
+    root = Path(override or os.environ.get("EDGETOKENS_CACHE") or Path.home() / ".cache" / "edgetokens")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def runtime_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def bundle_hash(bundle: str | Path) -> str:
+    """Identity of a bundle or a bare artifact: the manifest lists every file's sha256, so hashing it
+    covers the whole bundle; a bare .onnx/.xml is hashed itself (with its .bin)."""
+    path = Path(bundle)
+    if path.is_dir():
+        return sha256_file(path / MANIFEST)
+    digest = hashlib.sha256(sha256_file(path).encode())
+    if path.suffix == ".xml" and path.with_suffix(".bin").is_file():
+        digest.update(sha256_file(path.with_suffix(".bin")).encode())
+    return digest.hexdigest()
+
+
+def safe_key(*parts: str) -> str:
+    """A directory name made of the parts (e.g. 'ab12cd34-openvino_NPU-2026.4.1')."""
+    return "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", p) for p in parts)
+
+
+def compiled_model_dir(kind: str, bundle_sha: str, device: str, version: str,
+                       root: str | Path | None = None) -> Path:
+    """Compile cache for one (bundle, device, runtime version), e.g. OpenVINO's CACHE_DIR."""
+    path = cache_root(root) / kind / safe_key(bundle_sha[:16], device, version)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write, so concurrent processes never read half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)

@@ -1,0 +1,90 @@
+"""OpenVINO sessions: CPU, GPU, NPU (static shapes, LATENCY hint, compile cache in CACHE_DIR)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .base import DeviceUnavailableError, Session
+from .manifest import TensorSpec
+
+log = logging.getLogger(__name__)
+
+# OpenVINO's CPU default is bf16 on CPUs with AMX/AVX512-BF16; ask for what the artifact was made as.
+PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "int8": "f32"}
+
+
+def create_core():
+    """A fresh `openvino.Core` (a function so tests can replace it with a fake)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
+def openvino_config(target: str, precision: str, threads: int | None, cache_dir: str | Path | None) -> dict:
+    """Compile properties for one device. The NPU computes in fp16 whatever the hint, so it gets none."""
+    config: dict = {"PERFORMANCE_HINT": "LATENCY"}
+    if cache_dir is not None:
+        config["CACHE_DIR"] = str(cache_dir)
+    device = target.split(".")[0].split(":")[0]
+    if device in ("CPU", "GPU"):
+        config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[precision]
+    if device == "CPU" and threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return config
+
+
+def spec_of(port) -> TensorSpec:
+    shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
+    return TensorSpec(port.get_any_name(), shape, np.dtype(port.get_element_type().to_dtype()).name)
+
+
+class OpenVINOSession(Session):
+    """An OpenVINO IR (.xml) or ONNX file compiled for one OpenVINO device.
+
+    Dynamic axes are fixed to 1 before compiling for the NPU (it only takes static shapes). Each
+    calling thread gets its own infer request, so `run` is thread-safe.
+    """
+
+    backend = "openvino"
+
+    def __init__(self, model_path: str | Path, target: str = "CPU", precision: str = "fp32",
+                 threads: int | None = None, cache_dir: str | Path | None = None):
+        start = time.perf_counter()
+        core = create_core()
+        model = core.read_model(str(model_path))
+        if target.startswith("NPU") and any(p.get_partial_shape().is_dynamic for p in model.inputs):
+            static = {p.get_any_name(): [d.get_length() if d.is_static else 1 for d in p.get_partial_shape()]
+                      for p in model.inputs}
+            log.info("the NPU needs static shapes: reshaping %s to %s", model_path, static)
+            model.reshape(static)
+        self.config = openvino_config(target, precision, threads, cache_dir)
+        try:
+            self.compiled = core.compile_model(model, target, self.config)
+        except RuntimeError as err:
+            raise DeviceUnavailableError(f"OpenVINO could not compile {model_path} for {target}: {err}. "
+                                         "Try another device (e.g. device='cpu').") from err
+        try:
+            executed = list(self.compiled.get_property("EXECUTION_DEVICES"))
+        except RuntimeError:
+            executed = [target]
+        super().__init__([spec_of(p) for p in self.compiled.inputs], [spec_of(p) for p in self.compiled.outputs],
+                         f"openvino:{target}", executed, precision, (time.perf_counter() - start) * 1000)
+        self._names = [s.name for s in self.outputs]
+        self._local = threading.local()
+        log.info("OpenVINO compiled %s for %s (EXECUTION_DEVICES %s) in %.0f ms", Path(model_path).name, target,
+                 executed, self.load_ms)
+
+    def _request(self):
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        return request
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = self._request().infer(feeds)
+        # The request reuses its output buffers on the next call: copy.
+        return {name: np.array(results[i]) for i, name in enumerate(self._names)}

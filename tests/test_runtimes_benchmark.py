@@ -1,0 +1,54 @@
+"""`python -m runtimes.benchmark` end to end on a small model: statuses, timings, reports, plot."""
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgetokens import create_model
+from edgetokens.checkpoint import save_checkpoint
+from runtimes import benchmark
+
+
+def hot_checkpoint(tmp_path_factory) -> Path:
+    """One random hot-mixste checkpoint per test session (shared by the runtime/predictor tests)."""
+    path = tmp_path_factory.getbasetemp() / "ckpt-hot-mixste"
+    if not (path / "config.json").is_file():
+        torch.manual_seed(0)
+        save_checkpoint(create_model("hot-mixste"), path)
+    return path
+
+
+def test_benchmark_reports_every_combination(tmp_path_factory, tmp_path, monkeypatch):
+    cache = tmp_path_factory.getbasetemp() / "edgetokens-cache"
+    monkeypatch.setenv("EDGETOKENS_CACHE", str(cache))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "eval.npz", inputs_0=rng.normal(0, 0.3, (30, 17, 2)).astype(np.float32),
+             targets_0=rng.normal(0, 0.2, (30, 17, 3)).astype(np.float32))
+    out = {k: tmp_path / f"bench.{k}" for k in ("json", "csv", "md", "png")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = benchmark.main([
+            "--models", "hot-mixste", "--weights", f"hot-mixste={hot_checkpoint(tmp_path_factory)}",
+            "--devices", "cpu,npu", "--precisions", "fp32,int8", "--repeats", "2", "--warmup", "1", "--stream",
+            "--threads", "2", "--eval-data", str(tmp_path / "eval.npz"), "--cache-dir", str(cache),
+            "--json", str(out["json"]), "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
+    assert code == 0
+    rows = {(r["device"], r["precision"]): r for r in json.loads(out["json"].read_text())["rows"]}
+    assert set(rows) == {("eager", "fp32"), ("cpu", "fp32"), ("cpu", "int8"), ("npu", "fp32"), ("npu", "int8")}
+    eager, chosen = rows["eager", "fp32"], rows["cpu", "fp32"]
+    assert eager["status"] == "ok" and eager["resolved"] == "torch:cpu" and eager["speedup"] == pytest.approx(1)
+    assert chosen["status"] == "ok" and chosen["resolved"] in ("onnxruntime:cpu", "openvino:CPU")
+    for row in (eager, chosen):
+        assert row["p50_ms"] > 0 and row["p90_ms"] >= row["p50_ms"] and row["load_ms"] > 0 and row["first_ms"] > 0
+        assert row["fps"] == pytest.approx(81000 / row["p50_ms"]) and row["stream_fps"] > 0
+        assert row["gflops"] > 0 and row["mpjpe_mm"] > 0 and row["mpjpe_source"] == "eval eval.npz"
+    assert rows["cpu", "int8"]["status"].startswith("unavailable: ") and "fp32/onnx" in rows["cpu", "int8"]["status"]
+    assert rows["npu", "fp32"]["status"].startswith("unavailable: device 'npu' is not available")
+    with open(out["csv"]) as f:
+        assert len(list(csv.DictReader(f))) == 5
+    assert "| hot-mixste | cpu | fp32 |" in out["md"].read_text()
+    assert out["png"].stat().st_size > 1000
