@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -76,9 +77,15 @@ def test_train_cli_rejects_unknown_keys(tmp_path, capsys):
 def test_evaluate_cli(tmp_path, capsys):
     assert train.main(quick_args(tmp_path)) == 0
     capsys.readouterr()
-    assert evaluate.main(["--checkpoint", str(tmp_path / "run" / "best"), "--data", "synthetic", "--json"]) == 0
+    dump = tmp_path / "test.npz"
+    assert evaluate.main(["--checkpoint", str(tmp_path / "run" / "best"), "--data", "synthetic", "--json",
+                          "--dump-npz", str(dump)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["p_mpjpe_mm"] <= metrics["mpjpe_mm"] and metrics["sequences"] > 2
+    with np.load(dump) as data:
+        assert len(data.files) == 2 * metrics["sequences"]
+        assert data["inputs_0"].shape[1:] == (17, 2) and data["targets_0"].shape[1:] == (17, 3)
+        assert np.all(data["targets_0"][:, 0] == 0)
 
 
 def test_two_process_training_stays_in_sync(tmp_path):

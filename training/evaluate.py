@@ -65,6 +65,13 @@ def evaluate_model(model: nn.Module, views: Sequence, flip: bool = True, device:
     return score(torch_runner(model, device), data, model.config.frames, flip)
 
 
+def dump_npz(data: PoseClipDataset, path: str) -> None:
+    arrays = {}
+    for i, (inputs, targets) in enumerate(zip(data.inputs, data.targets)):
+        arrays[f"inputs_{i}"], arrays[f"targets_{i}"] = inputs, targets
+    np.savez_compressed(path, **arrays)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
@@ -74,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic subjects and virtual cameras")
     parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--dump-npz", metavar="F",
+                        help="also write the split's normalised inputs and targets (inputs_<i>, targets_<i>) "
+                             "for `python -m runtimes.benchmark --eval-data F`")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     return run_cli(lambda: report(args), "training.evaluate")
@@ -84,6 +94,8 @@ def report(args: argparse.Namespace) -> None:
 
     model, _ = load_checkpoint(args.checkpoint)
     views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
+    if args.dump_npz:
+        dump_npz(evaluation_set(views, model.config.frames, model.config.in_channels), args.dump_npz)
     metrics = evaluate_model(model, views, flip=not args.no_flip)
     metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split)
     if args.json:
