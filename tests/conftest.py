@@ -12,3 +12,23 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"../shared not found at {SHARED}; set EDGETOKENS_SHARED to its path")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def hot_checkpoint(tmp_path_factory) -> Path:
+    """One random hot-mixste checkpoint per test session (shared by the runtime/predictor tests)."""
+    import torch
+
+    from edgetokens import create_model
+    from edgetokens.checkpoint import save_checkpoint
+
+    path = tmp_path_factory.getbasetemp() / "ckpt-hot-mixste"
+    torch.manual_seed(0)
+    save_checkpoint(create_model("hot-mixste"), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    """The edgetokens cache of this test session."""
+    return tmp_path_factory.getbasetemp() / "edgetokens-cache"

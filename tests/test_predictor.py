@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import edgetokens
-from edgetokens import Predictor, create_model
-from edgetokens.checkpoint import save_checkpoint
+from edgetokens import Predictor
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.normalize import normalize_screen_coordinates
 from edgetokens.pose.skeleton import coco_to_h36m
@@ -22,28 +21,14 @@ from runtimes import BundleError, DeviceUnavailableError
 SIZE = (1000, 800)
 
 
-def hot_checkpoint(tmp_path_factory) -> Path:
-    """One random hot-mixste checkpoint per test session (shared by the runtime/predictor tests)."""
-    path = tmp_path_factory.getbasetemp() / "ckpt-hot-mixste"
-    if not (path / "config.json").is_file():
-        torch.manual_seed(0)
-        save_checkpoint(create_model("hot-mixste"), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.getbasetemp() / "edgetokens-cache"
-
-
 @pytest.fixture(autouse=True)
 def cache_env(monkeypatch, cache):
     monkeypatch.setenv("EDGETOKENS_CACHE", str(cache))
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    return hot_checkpoint(tmp_path_factory)
+def checkpoint(hot_checkpoint) -> Path:
+    return hot_checkpoint
 
 
 @pytest.fixture(scope="module")

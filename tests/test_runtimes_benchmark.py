@@ -2,28 +2,14 @@
 import csv
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from edgetokens import create_model
-from edgetokens.checkpoint import save_checkpoint
 from runtimes import benchmark
 
 
-def hot_checkpoint(tmp_path_factory) -> Path:
-    """One random hot-mixste checkpoint per test session (shared by the runtime/predictor tests)."""
-    path = tmp_path_factory.getbasetemp() / "ckpt-hot-mixste"
-    if not (path / "config.json").is_file():
-        torch.manual_seed(0)
-        save_checkpoint(create_model("hot-mixste"), path)
-    return path
-
-
-def test_benchmark_reports_every_combination(tmp_path_factory, tmp_path, monkeypatch):
-    cache = tmp_path_factory.getbasetemp() / "edgetokens-cache"
+def test_benchmark_reports_every_combination(hot_checkpoint, cache, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGETOKENS_CACHE", str(cache))
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "eval.npz", inputs_0=rng.normal(0, 0.3, (30, 17, 2)).astype(np.float32),
@@ -32,7 +18,7 @@ def test_benchmark_reports_every_combination(tmp_path_factory, tmp_path, monkeyp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = benchmark.main([
-            "--models", "hot-mixste", "--weights", f"hot-mixste={hot_checkpoint(tmp_path_factory)}",
+            "--models", "hot-mixste", "--weights", f"hot-mixste={hot_checkpoint}",
             "--devices", "cpu,npu", "--precisions", "fp32,int8", "--repeats", "2", "--warmup", "1", "--stream",
             "--threads", "2", "--eval-data", str(tmp_path / "eval.npz"), "--cache-dir", str(cache),
             "--json", str(out["json"]), "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])

@@ -7,32 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from edgetokens import create_model
-from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+from edgetokens.checkpoint import load_checkpoint
 from edgetokens.predictor import export_checkpoint
 from runtimes import BundleError, DeviceUnavailableError, devices, load, open_session, openvino_session
 from runtimes.manifest import read_manifest
 
 
-def hot_checkpoint(tmp_path_factory) -> Path:
-    """One random hot-mixste checkpoint per test session (shared by the runtime/predictor tests)."""
-    path = tmp_path_factory.getbasetemp() / "ckpt-hot-mixste"
-    if not (path / "config.json").is_file():
-        torch.manual_seed(0)
-        save_checkpoint(create_model("hot-mixste"), path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.getbasetemp() / "edgetokens-cache"
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory, cache) -> Path:
+def bundle(hot_checkpoint, cache) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        info, _ = export_checkpoint("hot-mixste", hot_checkpoint(tmp_path_factory), cache, need_torch=False)
+        info, _ = export_checkpoint("hot-mixste", hot_checkpoint, cache, need_torch=False)
     return info.bundle
 
 
@@ -45,8 +30,8 @@ def clips(n=1, seed=0):
     return np.random.default_rng(seed).normal(0, 0.3, (n, 81, 17, 2)).astype(np.float32)
 
 
-def test_three_backends_agree_on_cpu(bundle, cache, tmp_path_factory):
-    model, _ = load_checkpoint(hot_checkpoint(tmp_path_factory))
+def test_three_backends_agree_on_cpu(bundle, cache, hot_checkpoint):
+    model, _ = load_checkpoint(hot_checkpoint)
     outs = {}
     for device in ("torch:cpu", "onnxruntime:cpu", "openvino:CPU"):
         session = open_session(bundle, device, threads=2, cache_dir=cache, torch_model=model)
