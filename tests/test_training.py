@@ -102,3 +102,27 @@ def test_two_process_training_stays_in_sync(tmp_path):
     assert any(not torch.equal(rank0[k], initial[k]) for k in rank0)  # it trained
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+def test_publish_records_both_test_splits(shared_dir, tmp_path, monkeypatch):
+    from edgetokens import zoo
+    from training.publish import publish, results_table
+
+    torch.manual_seed(0)
+    model = create_model("hot-mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2,
+                         token_num=3, layer_index=1)
+    save_checkpoint(model, tmp_path / "run" / "best", metrics={"epoch": 3, "mpjpe_mm": 1.0})
+    info = publish(tmp_path / "run" / "best", "tiny", str(shared_dir / "data" / "cmu-mocap"), seed=0,
+                   out_root=tmp_path / "weights")
+    assert set(info["evaluation"]) == {"cmu", "synthetic"}
+    assert info["evaluation"]["cmu"]["sequences"] == 16  # subject 03: 4 takes x 4 cameras
+    assert info["facts"]["params"] == sum(p.numel() for p in model.parameters())
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
+    assert zoo.list_pretrained() == ["tiny"]
+    table = results_table()
+    assert "| tiny |" in table and f"{info['evaluation']['cmu']['mpjpe_mm']:.1f}" in table
+    loaded = zoo.load_pretrained("tiny")
+    x = torch.randn(1, 9, 17, 2)
+    assert torch.equal(loaded(x), model.eval()(x))
+    with pytest.raises(ValueError, match="shipped defaults: tiny"):
+        zoo.load_pretrained("hot-mixste")

@@ -41,15 +41,37 @@ def publish(checkpoint: Path, name: str, data_root: str | None, seed: int, out_r
     return json.loads((target / CONFIG).read_text())
 
 
+def results_table(names: list[str] | None = None) -> str:
+    """Markdown table of the shipped defaults' recorded metrics (what the README quotes)."""
+    from edgetokens.zoo import list_pretrained, pretrained_info
+
+    lines = ["| model | params | GFLOPs | epochs | CMU test MPJPE / P-MPJPE (mm) | synthetic test MPJPE / P-MPJPE (mm) |",
+             "|---|---|---|---|---|---|"]
+    for name in names or list_pretrained():
+        info = pretrained_info(name)
+        ev, facts = info["evaluation"], info["facts"]
+        cells = [f"{ev[s]['mpjpe_mm']:.1f} / {ev[s]['p_mpjpe_mm']:.1f}" for s in SPLITS]
+        lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
+                     f"{info['metrics']['epoch']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.publish", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="trained checkpoint directory (e.g. runs/X/best)")
-    parser.add_argument("--name", required=True, help="name of the shipped default (edgetokens/weights/NAME)")
+    parser.add_argument("--table", action="store_true",
+                        help="only print the markdown table of the shipped defaults' recorded metrics")
+    parser.add_argument("--checkpoint", help="trained checkpoint directory (e.g. runs/X/best)")
+    parser.add_argument("--name", help="name of the shipped default (edgetokens/weights/NAME)")
     parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
     parser.add_argument("--seed", type=int, default=1126, help="seed of the synthetic test subjects and cameras")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     def command():
+        if args.table:
+            print(results_table())
+            return
+        if not args.checkpoint or not args.name:
+            raise ValueError("give --checkpoint DIR and --name NAME (or --table)")
         info = publish(Path(args.checkpoint), args.name, args.data_root, args.seed)
         for source, m in info["evaluation"].items():
             print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
