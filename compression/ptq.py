@@ -24,22 +24,9 @@ from edgetokens.clitools import run_cli  # noqa: E402
 import nncf  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_MODULES, ignored_scope, parse_keep_float  # noqa: E402
+
 log = logging.getLogger("compression.ptq")
-
-# Node-name patterns of exported graphs kept in float (same parts as compression.qat.KEEP_FLOAT_PATTERNS).
-GRAPH_KEEP_FLOAT = {
-    "selection": [r".*/pruner/.*"],
-    "embedding": [r".*/joint_embed/.*"],
-    "head": [r".*/head/.*", r".*/head_norm/.*", r".*/pre_logits/.*"],
-}
-
-
-def graph_ignored_scope(keep_float: tuple[str, ...]) -> nncf.IgnoredScope:
-    unknown = set(keep_float) - set(GRAPH_KEEP_FLOAT)
-    if unknown:
-        raise ValueError(f"unknown --keep-float part(s) {sorted(unknown)}; choose from {sorted(GRAPH_KEEP_FLOAT)}")
-    return nncf.IgnoredScope(patterns=[p for k in keep_float for p in GRAPH_KEEP_FLOAT[k]], validate=False)
-
 
 def validation_items(views, config, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(input clip (1,F,J,C), target clip (F,J,3)) pairs of the test split, official windows."""
@@ -77,7 +64,7 @@ def quantize_graph(model, fmt: str, clips, keep_float, validation=None, max_drop
     """NNCF PTQ (or accuracy-controlled PTQ) of an OpenVINO or ONNX model object."""
     calibration = nncf.Dataset([{"keypoints": c} for c in clips])
     common = dict(model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips),
-                  ignored_scope=graph_ignored_scope(keep_float))
+                  ignored_scope=ignored_scope(keep_float, exported_graph=True))
     if max_drop is None:
         return nncf.quantize(model, calibration, **common)
     return nncf.quantize_with_accuracy_control(
@@ -113,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
     p.add_argument("--formats", default="openvino,onnx", help="which FP32 artifacts to quantize")
     p.add_argument("--calibration-clips", type=int, default=300)
-    p.add_argument("--keep-float", default="selection,embedding,head",
-                   help=f"parts kept in float: comma list of {', '.join(GRAPH_KEEP_FLOAT)} (or 'none')")
+    p.add_argument("--keep-float", default=",".join(DEFAULT_KEEP_FLOAT),
+                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_MODULES)} (or 'none')")
     p.add_argument("--max-drop", type=float, default=None, help="accuracy control: max MPJPE increase in mm")
     p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
     p.add_argument("--seed", type=int, default=1126)
@@ -137,7 +124,7 @@ def run(args: argparse.Namespace) -> Path:
     bad = set(formats) - {"openvino", "onnx"}
     if bad:
         raise ValueError(f"unknown format(s) {sorted(bad)}; use openvino and/or onnx")
-    keep_float = tuple(k for k in args.keep_float.split(",") if k and k != "none")
+    keep_float = parse_keep_float(args.keep_float)
     model = create_model(manifest.arch, **manifest.config)
     train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
     test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]

@@ -34,29 +34,11 @@ from edgetokens.checkpoint import WEIGHTS, load_checkpoint, read_checkpoint_info
 from edgetokens.models import create_model  # noqa: E402
 from edgetokens.models.hot.layers import DropPath  # noqa: E402
 
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_MODULES, ignored_scope, parse_keep_float  # noqa: E402
+
 log = logging.getLogger("compression.qat")
 
 NNCF_CONFIG = "nncf_config.json"
-
-# Parts kept in float, by NNCF node-name patterns. Measured effect (PTQ initialisation, hot-mixste):
-# see README "Quantization". `selection`: TPC's distances / densities / TopK decide which frames
-# survive, and 8-bit distances flip those decisions; `embedding`: 8 bits over the normalised 2D
-# coordinates are ~4 px steps at 1000 px; `head`: the regression head writes metres directly.
-KEEP_FLOAT_PATTERNS = {
-    "selection": [r"pruner/.*"],
-    "embedding": [r"joint_embed/.*"],
-    "head": [r"head/.*", r"head_norm/.*", r"pre_logits/.*"],
-}
-DEFAULT_KEEP_FLOAT = ("selection", "embedding", "head")
-
-
-def ignored_scope(keep_float: tuple[str, ...]) -> nncf.IgnoredScope:
-    unknown = set(keep_float) - set(KEEP_FLOAT_PATTERNS)
-    if unknown:
-        raise ValueError(f"unknown --keep-float part(s) {sorted(unknown)}; choose from {sorted(KEEP_FLOAT_PATTERNS)}")
-    patterns = [p for part in keep_float for p in KEEP_FLOAT_PATTERNS[part]]
-    return nncf.IgnoredScope(patterns=patterns, validate=False)
-
 
 def without_stochastic_depth(model: nn.Module) -> nn.Module:
     for module in model.modules():
@@ -133,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-epoch", type=int, default=None)
     p.add_argument("--calibration-clips", type=int, default=300)
     p.add_argument("--keep-float", default=",".join(DEFAULT_KEEP_FLOAT),
-                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_PATTERNS)} (or 'none')")
+                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_MODULES)} (or 'none')")
     p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
     p.add_argument("--seed", type=int, default=1126)
     p.add_argument("--threads", type=int, default=None)
@@ -158,7 +140,7 @@ def run(args: argparse.Namespace) -> dict:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     source = Path(args.checkpoint) if args.checkpoint else pretrained_dir(args.model)
     model, info = load_checkpoint(source)
-    keep_float = tuple(k for k in args.keep_float.split(",") if k and k != "none")
+    keep_float = parse_keep_float(args.keep_float)
     train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
     test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]
 

@@ -1,0 +1,35 @@
+"""Which parts of a pose lifter stay in float when quantizing, for torch models and exported graphs.
+
+`selection`: TPC's distances, densities and TopK decide which frames survive; 8-bit distances can
+flip those decisions. `embedding`: 8 bits over the normalised 2D coordinates are ~4 px steps at
+1000 px. `head`: the regression head writes metres directly. The accuracy effect of each has not
+been measured yet (issue 4): keep them until it has.
+"""
+from __future__ import annotations
+
+import nncf
+
+KEEP_FLOAT_MODULES = {
+    "selection": ("pruner",),
+    "embedding": ("joint_embed",),
+    "head": ("head", "head_norm", "pre_logits"),
+}
+DEFAULT_KEEP_FLOAT = ("selection", "embedding", "head")
+
+
+def parse_keep_float(text: str) -> tuple[str, ...]:
+    """`--keep-float` value ("selection,head", "none") -> validated part names."""
+    parts = tuple(k for k in text.split(",") if k and k != "none")
+    unknown = set(parts) - set(KEEP_FLOAT_MODULES)
+    if unknown:
+        raise ValueError(f"unknown --keep-float part(s) {sorted(unknown)}; choose from {sorted(KEEP_FLOAT_MODULES)}")
+    return parts
+
+
+def ignored_scope(keep_float: tuple[str, ...], exported_graph: bool = False) -> nncf.IgnoredScope:
+    """NNCF ignored scope by node-name patterns: `module/...` in NNCF torch graphs,
+    `.../module/...` in ONNX and OpenVINO graphs exported from the same module tree."""
+    prefix = ".*/" if exported_graph else ""
+    patterns = [rf"{prefix}{module}/.*" for part in parse_keep_float(",".join(keep_float))
+                for module in KEEP_FLOAT_MODULES[part]]
+    return nncf.IgnoredScope(patterns=patterns, validate=False)
