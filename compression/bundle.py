@@ -130,30 +130,6 @@ def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] 
         raise
 
 
-def main(argv: list[str] | None = None) -> int:
-    from edgetokens.checkpoint import load_checkpoint
-
-    parser = argparse.ArgumentParser(prog="python -m compression.bundle", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
-    parser.add_argument("--out", required=True, help="bundle directory to create")
-    parser.add_argument("--precisions", default="fp32,fp16", help="comma list of fp32, fp16")
-    parser.add_argument("--batch", type=int, default=1, help="static batch size")
-    parser.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (not for NPUs)")
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    def command():
-        model, info = load_checkpoint(args.checkpoint)
-        build_bundle(model, args.out, tuple(args.precisions.split(",")), args.batch, args.dynamic_batch,
-                     args.overwrite, source={"checkpoint": str(args.checkpoint), "metrics": info.get("metrics")})
-
-    return run_cli(command, "compression.bundle")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def extend_bundle(bundle: str | Path, out: str | Path, add_artifacts, overwrite: bool = False,
                   accuracy_views=None, source_update: dict | None = None) -> Path:
     """Copy a bundle, let `add_artifacts(tmp_dir, manifest) -> {precision: {format: path}}` write new
@@ -180,3 +156,27 @@ def extend_bundle(bundle: str | Path, out: str | Path, add_artifacts, overwrite:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edgetokens.checkpoint import load_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m compression.bundle", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
+    parser.add_argument("--out", required=True, help="bundle directory to create")
+    parser.add_argument("--precisions", default="fp32,fp16", help="comma list of fp32, fp16")
+    parser.add_argument("--batch", type=int, default=1, help="static batch size")
+    parser.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (not for NPUs)")
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    def command():
+        model, info = load_checkpoint(args.checkpoint)
+        build_bundle(model, args.out, tuple(args.precisions.split(",")), args.batch, args.dynamic_batch,
+                     args.overwrite, source={"checkpoint": str(args.checkpoint), "metrics": info.get("metrics")})
+
+    return run_cli(command, "compression.bundle")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

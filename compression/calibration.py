@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 RECOMMENDED_CLIPS = 300  # NNCF's default subset size
 
 
-def calibration_clips(views: Sequence, model: nn.Module, count: int = RECOMMENDED_CLIPS, seed: int = 0) -> list[np.ndarray]:
+def calibration_clips(views: Sequence, model: nn.Module, count: int = RECOMMENDED_CLIPS,
+                      seed: int = 0) -> list[np.ndarray]:
     """`count` random training clips, each (1, F, J, C) float32 (NNCF calibrates transformers at batch 1)."""
     if count < 1:
         raise ValueError(f"the calibration set is empty (count={count}); ask for at least 1 clip, ideally "

@@ -51,7 +51,8 @@ def negative_mpjpe(model, items) -> tuple[float, list[float]]:
 def _runner(model):
     """Run an OpenVINO compiled model or an ONNX model (as NNCF hands them to validation_fn)."""
     if hasattr(model, "output") and callable(model):
-        output = model.output("poses_3d") if any("poses_3d" in o.get_names() for o in model.outputs) else model.output(0)
+        named = any("poses_3d" in o.get_names() for o in model.outputs)
+        output = model.output("poses_3d") if named else model.output(0)
         return lambda x: model({"keypoints": x})[output]
     import onnxruntime as ort
 

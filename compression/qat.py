@@ -20,6 +20,7 @@ os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -30,15 +31,14 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 
-from edgetokens.checkpoint import WEIGHTS, load_checkpoint, read_checkpoint_info, save_checkpoint  # noqa: E402
+from edgetokens.checkpoint import NNCF_CONFIG, WEIGHTS, load_checkpoint, read_checkpoint_info, save_checkpoint  # noqa: E402
 from edgetokens.models import create_model  # noqa: E402
 from edgetokens.models.hot.layers import DropPath  # noqa: E402
+from edgetokens.resolve import INT8_STATE  # noqa: E402
 
 from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_MODULES, ignored_scope, parse_keep_float  # noqa: E402
 
 log = logging.getLogger("compression.qat")
-
-NNCF_CONFIG = "nncf_config.json"
 
 def without_stochastic_depth(model: nn.Module) -> nn.Module:
     for module in model.modules():
@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="bundle directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
     p.add_argument("--resume", action="store_true", help="continue from the QAT checkpoint OUT.qat/")
+    p.add_argument("--publish", action="store_true",
+                   help="also store the QAT state in the source checkpoint (<checkpoint>/int8/), where "
+                        "Predictor(precision='int8') builds its INT8 artifacts from; with --model: the shipped default")
     return p
 
 
@@ -168,12 +171,26 @@ def run(args: argparse.Namespace) -> dict:
                        args.clips_per_epoch, evaluate, start_epoch, checkpoint)
     if not history and "qat" not in table:
         table["qat"] = table["ptq_init"]
+        checkpoint(quantized, {"epoch": 0, **table["qat"]})
     build_bundle(model, out, int8_model=quantized, overwrite=args.overwrite, accuracy_views=test_views,
                  source={"checkpoint": str(source), "metrics": info.get("metrics"),
                          "quantization": {"method": "nncf-qat", "epochs": args.epochs, "lr": args.lr,
                                           "keep_float": list(keep_float), "table": table}})
+    if args.publish:
+        publish_state(qat_dir, source / INT8_STATE)
     print_table(table)
     return table
+
+
+def publish_state(qat_dir: Path, target: Path) -> None:
+    """Copy the QAT checkpoint to `target`, replacing what was there in one move."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(qat_dir, tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    log.info("QAT state published to %s", target)
 
 
 def print_table(table: dict) -> None:

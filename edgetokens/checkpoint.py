@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from .models import create_model
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+NNCF_CONFIG = "nncf_config.json"  # beside WEIGHTS in a QAT checkpoint (compression.qat)
 
 
 def git_revision(cwd: str | Path | None = None) -> str:
@@ -51,9 +52,7 @@ def save_checkpoint(model: nn.Module, directory: str | Path, **metadata: Any) ->
         old = directory.with_name(f".{directory.name}.old")
         os.replace(directory, old)
         os.replace(tmp, directory)
-        for f in old.iterdir():
-            f.unlink()
-        old.rmdir()
+        shutil.rmtree(old)  # with anything derived from the old weights (e.g. its int8/ QAT state)
     else:
         os.replace(tmp, directory)
     return directory

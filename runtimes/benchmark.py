@@ -6,13 +6,15 @@
 Each row: status (`ok`, `unavailable: reason`, `failed: reason`), load+compile ms, first-inference ms,
 p50/p90 ms per window (batch 1, after warm-up, 3-sigma clipped; every row measured in the same
 interleaved rounds so ratios hold on a busy machine), frames/s (window frames / p50), streaming
-frames/s (`--stream`: one causal window per pushed frame), GFLOPs of one window, and MPJPE.
+frames/s (`--stream [K]`: a PoseStream with stride K, default 1 = one causal window per pushed
+frame; timed per K pushes, so it is the sustained rate), GFLOPs of one window, and MPJPE.
 Each model also gets an `eager` row: its torch module run directly, the baseline for `speedup`.
 
 MPJPE: with `--eval-data F.npz` (arrays `inputs_<i>` (L, 17, C) normalised and `targets_<i>`
 (L, 17, 3) metres, root-relative), every row lifts the sequences itself (seq2seq windows + flip,
 as `python -m training.evaluate`) and is scored; otherwise the MPJPE the bundle manifest records
-for that artifact (compression scores them), else the checkpoint's recorded torch fp32 MPJPE. Rows with random weights (`--weights random`) get no MPJPE.
+for that artifact (compression scores them), else the checkpoint's recorded torch fp32 MPJPE.
+Rows with random weights (`--weights random`) get no MPJPE.
 """
 from __future__ import annotations
 
@@ -35,7 +37,8 @@ from .timing import summarize, time_side_by_side
 log = logging.getLogger(__name__)
 
 COLUMNS = ["model", "device", "precision", "backend", "resolved", "status", "load_ms", "first_ms", "p50_ms",
-           "p90_ms", "fps", "stream_fps", "speedup", "gflops", "mpjpe_mm", "mpjpe_source", "execution_devices"]
+           "p90_ms", "fps", "stream_fps", "stream_stride", "speedup", "vs_fp32", "gflops", "mpjpe_mm", "mpjpe_source",
+           "execution_devices"]
 
 
 @dataclass
@@ -52,7 +55,9 @@ class Row:
     p90_ms: float | None = None
     fps: float | None = None  # frames of one window / p50
     stream_fps: float | None = None  # pushed frames per second of a PoseStream
+    stream_stride: int | None = None  # its stride (frames per model run)
     speedup: float | None = None  # eager p50 / this p50
+    vs_fp32: float | None = None  # this p50 / p50 of the fp32 row of the same model, device and backend
     gflops: float | None = None
     mpjpe_mm: float | None = None
     mpjpe_source: str = ""
@@ -178,9 +183,9 @@ def run_benchmark(args) -> list[Row]:
         clip = clip.astype(np.float32)
         calls[f"{i}"] = lambda p=predictor, c=clip: p.run_clips(c)
         if args.stream:
-            stream = predictor.stream(image_size=(1000, 1000))
+            stream = predictor.stream(image_size=(1000, 1000), stride=args.stream)
             frame = np.random.default_rng(1).uniform(300, 700, (17, 2))
-            calls[f"{i}:stream"] = lambda s=stream, f=frame: s.push(f)
+            calls[f"{i}:stream"] = lambda s=stream, f=frame: [s.push(f) for _ in range(s.stride)]
     log.info("timing %d candidates x %d rounds", len(calls), args.repeats)
     times = time_side_by_side(calls, repeats=args.repeats, warmup=args.warmup)
 
@@ -193,7 +198,8 @@ def run_benchmark(args) -> list[Row]:
         row.p50_ms, row.p90_ms = row.timing["p50_ms"], row.timing["p90_ms"]
         row.fps = 1000.0 * predictor.frames / row.p50_ms
         if args.stream:
-            row.stream_fps = 1000.0 / summarize(times[f"{i}:stream"])["p50_ms"]
+            row.stream_fps = 1000.0 * args.stream / summarize(times[f"{i}:stream"])["p50_ms"]
+            row.stream_stride = args.stream
         if row.model not in gflops:
             try:
                 gflops[row.model] = model_gflops(predictor)
@@ -215,9 +221,12 @@ def run_benchmark(args) -> list[Row]:
         elif predictor.info.metrics.get("mpjpe_mm") is not None:
             row.mpjpe_mm = float(predictor.info.metrics["mpjpe_mm"])
             row.mpjpe_source = "recorded (torch fp32)"
+    fp32 = {(r.model, r.device, r.backend): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     for row in rows:
         if row.p50_ms and row.model in eager:
             row.speedup = eager[row.model] / row.p50_ms
+        if row.p50_ms and row.device != "eager" and (row.model, row.device, row.backend) in fp32:
+            row.vs_fp32 = row.p50_ms / fp32[row.model, row.device, row.backend]
     for predictor in predictors.values():
         predictor.close()
     return rows
@@ -235,13 +244,14 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def to_markdown(rows: list[Row], machine: str) -> str:
     header = ["model", "device", "precision", "resolved", "status", "load ms", "first ms", "p50 ms", "p90 ms",
-              "frames/s", "stream fps", "speedup", "GFLOPs", "MPJPE mm"]
+              "frames/s", "stream fps", "speedup", "vs fp32", "GFLOPs", "MPJPE mm"]
     lines = [f"Machine: {machine}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         mpjpe = fmt(r.mpjpe_mm, 1) + (f" ({r.mpjpe_source})" if r.mpjpe_source else "")
         cells = [r.model, r.device, r.precision, r.resolved, r.status, fmt(r.load_ms, 0), fmt(r.first_ms, 1),
-                 fmt(r.p50_ms), fmt(r.p90_ms), fmt(r.fps, 0), fmt(r.stream_fps, 0),
-                 fmt(r.speedup) + ("x" if r.speedup else ""), fmt(r.gflops, 3), mpjpe.strip()]
+                 fmt(r.p50_ms), fmt(r.p90_ms), fmt(r.fps, 0),
+                 fmt(r.stream_fps, 0) + (f" (stride {r.stream_stride})" if r.stream_stride else ""),
+                 fmt(r.speedup) + ("x" if r.speedup else ""), fmt(r.vs_fp32), fmt(r.gflops, 3), mpjpe.strip()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -319,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="timed rounds (every row once per round)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="backend CPU threads (default: runtime's)")
-    parser.add_argument("--stream", action="store_true", help="also time PoseStream.push per row")
+    parser.add_argument("--stream", type=int, nargs="?", const=1, default=None, metavar="STRIDE",
+                        help="also time a PoseStream per row (stride: model runs every STRIDE frames; default 1)")
     parser.add_argument("--eval-data", default=None, help="npz of inputs_<i>/targets_<i> to score MPJPE on")
     parser.add_argument("--eval-frames", type=int, default=None, help="score only the first N frames of it")
     parser.add_argument("--cache-dir", default=None)

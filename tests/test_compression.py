@@ -8,7 +8,7 @@ import onnx
 import pytest
 import torch
 
-from compression import ptq, qat
+from compression import ptq, qat, scope_study
 from compression.calibration import calibration_clips
 from edgetokens import create_model
 from edgetokens.checkpoint import load_checkpoint, save_checkpoint
@@ -32,7 +32,7 @@ def qat_bundle(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("qat") / "bundle"
     table = qat.run(qat.build_parser().parse_args(
         ["--checkpoint", str(tiny_checkpoint), *QUICK, "--epochs", "1", "--clips-per-epoch", "16",
-         "--lr", "1e-4", "--out", str(out)]))
+         "--lr", "1e-4", "--out", str(out), "--publish"]))
     return out, table
 
 
@@ -68,6 +68,26 @@ def test_qat_checkpoint_resumes_without_pickles(qat_bundle, tiny_checkpoint):
     float_model, _ = load_checkpoint(tiny_checkpoint)
     with torch.no_grad():
         assert not torch.equal(restored(x), float_model.eval()(x))  # it is the quantized model
+
+
+def test_published_qat_state_gives_the_predictor_int8_offline(qat_bundle, tiny_checkpoint, tmp_path):
+    from edgetokens import Predictor
+
+    out, _ = qat_bundle
+    state = tiny_checkpoint / "int8"
+    assert (state / "nncf_config.json").is_file()  # --publish stored it beside the float checkpoint
+    x = np.random.default_rng(0).uniform(100, 900, (27, 17, 2))
+    shipped = Predictor(tiny_checkpoint, precision="int8", backend="openvino", cache_dir=tmp_path)
+    assert shipped.info.bundle.name.endswith("-int8") and "int8" in read_manifest(shipped.info.bundle).precisions()
+    from_bundle = Predictor(out, precision="int8", backend="openvino", cache_dir=tmp_path)
+    got = shipped.predict(x, image_size=(1000, 1000)).poses_3d
+    assert np.abs(got - from_bundle.predict(x, image_size=(1000, 1000)).poses_3d).max() < 1e-4
+    fp32 = Predictor(tiny_checkpoint, backend="openvino", cache_dir=tmp_path)
+    assert fp32.info.bundle != shipped.info.bundle and not np.array_equal(fp32.predict(x, (1000, 1000)).poses_3d, got)
+    bare = tmp_path / "bare"
+    save_checkpoint(create_model("hot-mixste", **TINY), bare)
+    with pytest.raises(BundleError, match="no INT8 \\(QAT\\) state.*compression.qat"):
+        Predictor(bare, precision="int8", cache_dir=tmp_path)
 
 
 def test_existing_output_is_refused(qat_bundle, tiny_checkpoint):
@@ -135,3 +155,14 @@ def test_checkpoint_that_does_not_match_its_config(tmp_path):
     (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"model.safetensors.*shape mismatches"):
         load_checkpoint(tmp_path / "ck")
+
+
+def test_scope_study_scores_each_keep_float_choice(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "study.json"
+    assert scope_study.main(["--checkpoint", str(tiny_checkpoint), *QUICK, "--variants", "none;selection,head",
+                             "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["keep_float"] for r in rows] == ["fp32 (no quantization)", "none", "selection,head"]
+    assert all(r["mpjpe_mm"] > 0 for r in rows) and rows[1]["mpjpe_mm"] != rows[0]["mpjpe_mm"]
+    assert "| selection,head |" in capsys.readouterr().out
+    assert scope_study.main(["--checkpoint", str(tiny_checkpoint), *QUICK, "--variants", "tpc"]) == 2

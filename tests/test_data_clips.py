@@ -68,7 +68,7 @@ def test_train_random_offsets_flip_copies_and_reproducible():
     ds.set_epoch(2)
     assert ds[1]["start"] == first
     # score channel: the view's scores
-    view, start = a["view"], a["start"]
+    start = a["start"]
     np.testing.assert_allclose(a["input"][:, :, 2].numpy(), views[0].scores[start : start + 81])
 
 

@@ -41,7 +41,8 @@ def test_onnx_and_openvino_match_torch_with_the_same_kept_frames(exported, name)
     dims = [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [2, *model.input_shape]  # static
     x = torch.randn(2, *model.input_shape)
-    ort_out = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"]).run(None, {"keypoints": x.numpy()})
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_out = session.run(None, {"keypoints": x.numpy()})
     ov_out = ov_compile(xml)({"keypoints": x.numpy()})
     with torch.no_grad():
         for poses, index in [(ort_out[0], ort_out[1] if len(ort_out) > 1 else None),

@@ -15,7 +15,8 @@ from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.normalize import normalize_screen_coordinates
 from edgetokens.pose.skeleton import coco_to_h36m
 from edgetokens.pose.windows import causal_window
-from edgetokens.predictor import load_weights, prepare_keypoints
+from edgetokens.keypoints import prepare_keypoints
+from edgetokens.resolve import load_weights
 from runtimes import BundleError, DeviceUnavailableError
 
 SIZE = (1000, 800)
@@ -197,6 +198,40 @@ def test_openvino_predict_is_thread_safe_too(predictor, cache):
         t.join()
     for got, expected in zip(results, sequential):
         assert np.array_equal(got, expected)
+
+
+def test_stream_stride_answers_stride_pushes_per_run_with_a_fixed_delay(predictor):
+    kp = pixels(86, seed=6)
+    stride = 3
+    stream = predictor.stream(SIZE, stride=stride)
+    assert stream.delay == 2
+    runs = []
+    original = predictor.run_clips
+    try:
+        predictor.run_clips = lambda clips: runs.append(1) or original(clips)
+        outputs = [stream.push(frame) for frame in kp]
+    finally:
+        del predictor.run_clips
+    assert len(runs) == -(-86 // stride)  # one model run per `stride` pushes
+    normalised = normalize_screen_coordinates(kp, *SIZE).astype(np.float32)
+
+    def lifted(last: int) -> np.ndarray:  # root-relative poses of the causal window ending at `last`
+        poses = predictor.run_clips(causal_window(normalised[:last + 1], 81)[None])[0]
+        return poses - poses[:, :1]
+
+    for t in (0, 1, 2, 3, 4, 40, 80, 81, 85):
+        run_at = t - t % stride
+        expected = lifted(run_at)[81 - stride + t - run_at]  # frame max(t - delay, 0)
+        assert np.abs(outputs[t] - expected).max() < 1e-5, t
+    # the end of the stream: frames 84 and 85 are still owed, from the window ending at 85
+    owed = stream.flush()
+    assert owed.shape == (2, 17, 3) and np.abs(owed - lifted(85)[-2:]).max() < 1e-5
+    assert stream.frames_seen == 0 and len(stream.flush()) == 0
+    stream.push(kp[0])
+    assert len(stream.flush()) == 0  # one frame seen: push already returned it
+    for bad in (0, 82, 1.5):
+        with pytest.raises(ValueError, match="stride"):
+            predictor.stream(SIZE, stride=bad)
 
 
 def test_stream_equals_causal_window_predictions(predictor):

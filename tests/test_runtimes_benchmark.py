@@ -19,7 +19,7 @@ def test_benchmark_reports_every_combination(hot_checkpoint, cache, tmp_path, mo
         warnings.simplefilter("ignore")
         code = benchmark.main([
             "--models", "hot-mixste", "--weights", f"hot-mixste={hot_checkpoint}",
-            "--devices", "cpu,npu", "--precisions", "fp32,int8", "--repeats", "2", "--warmup", "1", "--stream",
+            "--devices", "cpu,npu", "--precisions", "fp32,int8", "--repeats", "2", "--warmup", "1", "--stream", "2",
             "--threads", "2", "--eval-data", str(tmp_path / "eval.npz"), "--cache-dir", str(cache),
             "--json", str(out["json"]), "--csv", str(out["csv"]), "--md", str(out["md"]), "--plot", str(out["png"])])
     assert code == 0
@@ -30,7 +30,8 @@ def test_benchmark_reports_every_combination(hot_checkpoint, cache, tmp_path, mo
     assert chosen["status"] == "ok" and chosen["resolved"] in ("onnxruntime:cpu", "openvino:CPU")
     for row in (eager, chosen):
         assert row["p50_ms"] > 0 and row["p90_ms"] >= row["p50_ms"] and row["load_ms"] > 0 and row["first_ms"] > 0
-        assert row["fps"] == pytest.approx(81000 / row["p50_ms"]) and row["stream_fps"] > 0
+        assert row["fps"] == pytest.approx(81000 / row["p50_ms"])
+        assert row["stream_fps"] > 0 and row["stream_stride"] == 2
         assert row["gflops"] > 0 and row["mpjpe_mm"] > 0 and row["mpjpe_source"] == "eval eval.npz"
     assert rows["cpu", "int8"]["status"].startswith("unavailable: ") and "fp32/onnx" in rows["cpu", "int8"]["status"]
     assert rows["npu", "fp32"]["status"].startswith("unavailable: device 'npu' is not available")

@@ -5,10 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from edgetokens.checkpoint import load_checkpoint
-from edgetokens.predictor import export_checkpoint
+from edgetokens.resolve import export_checkpoint
 from runtimes import BundleError, DeviceUnavailableError, devices, load, open_session, openvino_session
 from runtimes.manifest import read_manifest
 

@@ -45,7 +45,8 @@ def results_table(names: list[str] | None = None) -> str:
     """Markdown table of the shipped defaults' recorded metrics (what the README quotes)."""
     from edgetokens.zoo import list_pretrained, pretrained_info
 
-    lines = ["| model | params | GFLOPs | epochs | CMU test MPJPE / P-MPJPE (mm) | synthetic test MPJPE / P-MPJPE (mm) |",
+    lines = ["| model | params | GFLOPs | epochs | CMU test MPJPE / P-MPJPE (mm) "
+             "| synthetic test MPJPE / P-MPJPE (mm) |",
              "|---|---|---|---|---|---|"]
     for name in names or list_pretrained():
         info = pretrained_info(name)

@@ -145,7 +145,6 @@ def train(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     overrides = parse_sets(args.set, args.model)
     model = create_model(args.model, **overrides)
-    cfg = model.config
 
     train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
     test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")
@@ -184,6 +183,7 @@ def train(args: argparse.Namespace) -> dict:
 
     for epoch in range(start_epoch, args.epochs):
         dataset.set_epoch(epoch)
+        generator.manual_seed(args.seed + epoch)  # shuffle order depends on the epoch only: --resume is exact
         if sampler is not None:
             sampler.set_epoch(epoch)
         started = time.perf_counter()
