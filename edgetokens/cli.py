@@ -77,7 +77,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.model, args.repeats)
+    run_demo(args.model, args.repeats, args.stream_frames)
     return 0
 
 
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "model, print MPJPE against the true 3D motion and per-backend latency.")
     p.add_argument("--model", default="hot-mixste", help="a shipped default")
     p.add_argument("--repeats", type=int, default=10, help="timed rounds per backend")
+    p.add_argument("--stream-frames", type=int, default=500,
+                   help="frames of the clip pushed one at a time through predictor.stream (strides 1, 2, 4)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -23,8 +23,8 @@ def test_demo_runs_every_cpu_backend(monkeypatch, tmp_path, capsys):
     save_checkpoint(create_model("hot-mixste"), tmp_path / "weights" / "hot-mixste")
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setenv("EDGETOKENS_CACHE", str(tmp_path / "cache"))
-    assert main(["demo", "--repeats", "2"]) == 0
+    assert main(["demo", "--repeats", "2", "--stream-frames", "90"]) == 0
     out = capsys.readouterr().out
-    assert "MPJPE" in out and "1901 frames" in out
+    assert "MPJPE" in out and "1901 frames" in out and "streaming 90 frames" in out
     for backend in ("openvino:CPU", "onnxruntime:cpu", "torch:cpu"):
         assert backend in out

@@ -1,0 +1,82 @@
+"""AiT monocular depth (specs/AIT.md): conv backbone + task-solver + frozen VQ-VAE tokenizer.
+
+`forward(image)` is the inference and export path: AiT-P (one decoder pass) with soft decoding, static
+shapes and no data-dependent control flow. Training uses `tokenize` (targets), `logits` and `decode`;
+`generate_ar` is the autoregressive reference with a KV cache.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backbone import ConvBackbone
+from .config import AiTDepthConfig
+from .solver import TaskSolver
+from .vqvae import VQVAE
+
+MIN_DEPTH = 1e-3  # predictions are clipped here at the end, as the official code
+
+
+class AiTDepth(nn.Module):
+    """RGB (B, 3, S, S), normalised by the caller -> metric depth (B, 1, S, S), S = config.image_size."""
+
+    arch: str = "ait-depth"
+
+    def __init__(self, config: AiTDepthConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.backbone = ConvBackbone(config.backbone_widths, config.backbone_depths)
+        self.solver = TaskSolver(config, self.backbone.out_channels)
+        self.vqvae = VQVAE(config.vqvae)
+        self.tokenizer_frozen = False
+        self.freeze_tokenizer()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Per-sample input shape (channels, height, width)."""
+        return (3, self.config.image_size, self.config.image_size)
+
+    def freeze_tokenizer(self) -> None:
+        """Stage 2: the VQ-VAE stays in eval mode with no trainable weights; gradients still flow through it."""
+        self.tokenizer_frozen = True
+        self.vqvae.eval()
+        self.vqvae.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> AiTDepth:
+        super().train(mode)
+        if self.tokenizer_frozen:
+            self.vqvae.eval()
+        return self
+
+    def check_image(self, image: torch.Tensor) -> None:
+        if image.ndim != 4 or tuple(image.shape[1:]) != self.input_shape:
+            c, h, w = self.input_shape
+            raise ValueError(f"{self.arch} expects images of shape (batch, {c}, {h}, {w}), got {tuple(image.shape)}")
+
+    def tokenize(self, depth: torch.Tensor) -> torch.Tensor:
+        """Ground-truth depth (B, 1, S, S) in metres -> target code ids (B, L), raster order."""
+        return self.vqvae.encode(depth).flatten(1)
+
+    def logits(self, image: torch.Tensor, target_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Full-vocabulary logits (B, L, V): AiT-P ignores `target_ids`; AR uses them for teacher forcing."""
+        self.check_image(image)
+        return self.solver(self.backbone(image), target_ids)
+
+    def decode(self, logits: torch.Tensor, soft: bool = True) -> torch.Tensor:
+        """Logits (B, L, V) -> depth (B, 1, S, S) by the frozen VQ-VAE: soft (tau-weighted codes) or argmax ids."""
+        code_logits = self.solver.code_logits(logits)
+        if soft:
+            return self.vqvae.decode_soft(code_logits, self.config.tau)
+        return self.vqvae.decode_ids(code_logits.argmax(dim=-1))
+
+    @torch.no_grad()
+    def generate_ar(self, image: torch.Tensor, soft_input: bool = True,
+                    use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy autoregressive decoding -> (logits (B, L, V), code ids (B, L)); `decode` turns them into depth."""
+        self.check_image(image)
+        return self.solver.generate(self.solver.encode(self.backbone(image)), soft_input, use_cache)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Inference: image -> depth (B, 1, S, S) in metres, soft decoding, clipped at 1 mm."""
+        return self.decode(self.logits(image), soft=True).clamp_min(MIN_DEPTH)

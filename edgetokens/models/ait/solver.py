@@ -1,0 +1,289 @@
+"""AiT's task-solver (specs/AIT.md §1.2), reduced to depth: a Pix2Seq-style encoder-decoder over code tokens.
+
+Vocabulary layout. The decoder reads and writes ids of one tied vocabulary (`vocab_embed`, logits =
+hidden @ vocab_embed^T + vocab_bias). For depth alone it holds only the VQ-VAE's codes:
+
+    vocabulary id = code_offset + code id,   code_offset = 0,   vocab_size = code_offset + num_codes
+
+The task prompt is not a vocabulary entry: it is its own learned embedding (`prompt_embed`, the official
+`det_embed` row of the depth task) and is always the first decoder input. A multi-task vocabulary would
+put other ranges before the codes and raise `code_offset` (the official depth offset is 2211); every method
+here goes through `code_offset` / `code_logits`, so only these two numbers change. Public methods take and
+return *code* ids (0 .. num_codes - 1) and full-vocabulary logits.
+
+Decoding modes:
+- teacher forcing (training): inputs [prompt, gt[:-1]], one pass with a causal mask;
+- AiT-P (`parallel`): inputs [prompt, mask_embed, ..., mask_embed], one pass, causal mask kept as the
+  official code; the output does not depend on any target or prediction;
+- autoregressive greedy decoding with a KV cache (memory K/V computed once per layer), optionally with
+  soft next-token inputs softmax(code logits) @ vocab_embed[codes].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..hot.layers import DropPath, merge_heads, split_heads
+from .config import AiTDepthConfig
+
+KVCache = tuple[torch.Tensor, torch.Tensor]
+
+
+def sine_position_encoding(rows: int, cols: int, dim: int) -> torch.Tensor:
+    """Fixed 2-D sine encoding (1, rows*cols, dim), raster order: [y half | x half], sin/cos interleaved."""
+    half = dim // 2
+    dim_t = 10000.0 ** (2 * (torch.arange(half) // 2) / half)
+    pos_x = torch.arange(cols, dtype=torch.float32)[:, None] / dim_t
+    pos_y = torch.arange(rows, dtype=torch.float32)[:, None] / dim_t
+    pos_x = torch.stack((pos_x[:, 0::2].sin(), pos_x[:, 1::2].cos()), dim=-1).reshape(1, cols, half)
+    pos_y = torch.stack((pos_y[:, 0::2].sin(), pos_y[:, 1::2].cos()), dim=-1).reshape(rows, 1, half)
+    pos = torch.cat((pos_y.expand(rows, cols, half), pos_x.expand(rows, cols, half)), dim=-1)
+    return pos.reshape(1, rows * cols, dim)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+           mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q k^T * scale) v on (B, heads, N, head_dim); `mask` True = not allowed. Plain ops for export."""
+    weights = (q @ k.transpose(-2, -1)) * scale
+    if mask is not None:
+        weights = weights.masked_fill(mask, float("-inf"))
+    return weights.softmax(dim=-1) @ v
+
+
+class MultiHeadAttention(nn.Module):
+    """Attention with separate q/k/v projections, so keys and values can be computed once and cached."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.wq = nn.Linear(dim, dim)
+        self.wk = nn.Linear(dim, dim)
+        self.wv = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def keys_values(self, context: torch.Tensor) -> KVCache:
+        return split_heads(self.wk(context), self.heads), split_heads(self.wv(context), self.heads)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        q = split_heads(self.wq(x), self.heads)
+        return self.proj(merge_heads(attend(q, k, v, self.scale, mask)))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int, dropout: float):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)  # after the activation only, as the official Mlp(drop=(p, 0))
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(self.act(self.fc1(x))))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp_hidden: int, dropout: float, drop_path: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = MultiHeadAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = FeedForward(dim, mlp_hidden, dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.drop_path(self.attn(h, *self.attn.keys_values(h)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class DecoderBlock(nn.Module):
+    """Pre-norm: causal self-attention, cross-attention to the memory (norm2 on both sides), MLP."""
+
+    def __init__(self, dim: int, heads: int, mlp_hidden: int, dropout: float, drop_path: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.self_attn = MultiHeadAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.cross_attn = MultiHeadAttention(dim, heads)
+        self.norm3 = nn.LayerNorm(dim)
+        self.mlp = FeedForward(dim, mlp_hidden, dropout)
+        self.drop_path = DropPath(drop_path)
+
+    def memory_kv(self, memory: torch.Tensor) -> KVCache:
+        """Cross-attention keys and values of the image memory: computed once per image."""
+        return self.cross_attn.keys_values(self.norm2(memory))
+
+    def forward(self, x: torch.Tensor, memory_kv: KVCache, mask: torch.Tensor | None) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.drop_path(self.self_attn(h, *self.self_attn.keys_values(h), mask))
+        return self._cross_and_mlp(x, memory_kv)
+
+    def step(self, x: torch.Tensor, memory_kv: KVCache, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
+        """One new position x (B, 1, dim) attending to the cached keys/values of the earlier ones."""
+        h = self.norm1(x)
+        k, v = self.self_attn.keys_values(h)
+        if cache is not None:
+            k, v = torch.cat((cache[0], k), dim=2), torch.cat((cache[1], v), dim=2)
+        x = x + self.drop_path(self.self_attn(h, k, v))
+        return self._cross_and_mlp(x, memory_kv), (k, v)
+
+    def _cross_and_mlp(self, x: torch.Tensor, memory_kv: KVCache) -> torch.Tensor:
+        x = x + self.drop_path(self.cross_attn(self.norm2(x), *memory_kv))
+        return x + self.drop_path(self.mlp(self.norm3(x)))
+
+
+class TaskSolver(nn.Module):
+    """Backbone features (B, C, g, g) -> logits (B, num_tokens, vocab_size) over the depth-code vocabulary."""
+
+    def __init__(self, config: AiTDepthConfig, in_channels: int):
+        super().__init__()
+        c = config
+        self.config = c
+        self.num_codes = c.vq_num_codes
+        self.code_offset = 0
+        self.vocab_size = self.code_offset + self.num_codes
+        self.num_tokens = c.num_tokens
+        d = c.d_model
+
+        self.input_dropout = nn.Dropout(c.dropout)
+        self.input_proj = nn.Linear(in_channels, d)
+        self.stem_norm = nn.LayerNorm(d)
+        self.register_buffer("enc_pos", sine_position_encoding(c.feature_grid, c.feature_grid, d), persistent=False)
+        self.encoder = nn.ModuleList(
+            EncoderBlock(d, c.heads, c.mlp_hidden, c.dropout, c.drop_path) for _ in range(c.encoder_depth)
+        )
+        self.encoder_norm = nn.LayerNorm(d)
+        # The neck after the encoder: (Linear + LN) + positions, then a residual MLP (official proj / proj_mlp).
+        self.neck_proj = nn.Linear(d, d)
+        self.neck_proj_norm = nn.LayerNorm(d)
+        self.neck_mlp_norm = nn.LayerNorm(d)
+        self.neck_mlp = FeedForward(d, c.mlp_hidden, c.dropout)
+        self.neck_drop_path = DropPath(c.drop_path)
+
+        self.vocab_embed = nn.Parameter(torch.empty(self.vocab_size, d))
+        self.vocab_bias = nn.Parameter(torch.empty(self.vocab_size))
+        self.prompt_embed = nn.Parameter(torch.empty(1, 1, d))
+        self.dec_pos = nn.Parameter(torch.empty(1, self.num_tokens, d))
+        if c.parallel:
+            self.mask_embed = nn.Parameter(torch.empty(1, 1, d))
+        self.decoder = nn.ModuleList(
+            DecoderBlock(d, c.heads, c.mlp_hidden, c.dropout, c.drop_path) for _ in range(c.decoder_depth)
+        )
+        self.decoder_norm = nn.LayerNorm(d)
+        causal = torch.ones(self.num_tokens, self.num_tokens, dtype=torch.bool).triu(1)
+        self.register_buffer("causal_mask", causal, persistent=False)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for p in (self.vocab_embed, self.vocab_bias, self.prompt_embed, self.dec_pos):
+            nn.init.trunc_normal_(p, std=0.02)
+        if self.config.parallel:
+            nn.init.trunc_normal_(self.mask_embed, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    # -- encoder ---------------------------------------------------------------------------------------------
+
+    def encode(self, features: torch.Tensor) -> torch.Tensor:
+        """Backbone features (B, C, g, g) -> image memory (B, g*g, d_model)."""
+        grid = self.config.feature_grid
+        if features.shape[-2:] != (grid, grid):
+            raise ValueError(
+                f"expected a {grid}x{grid} feature map (image_size {self.config.image_size} / 32), "
+                f"got {tuple(features.shape[-2:])}"
+            )
+        x = self.input_proj(self.input_dropout(features.flatten(2).transpose(1, 2)))
+        x = self.stem_norm(x) + self.enc_pos
+        for block in self.encoder:
+            x = block(x)
+        x = self.neck_proj_norm(self.neck_proj(self.encoder_norm(x))) + self.enc_pos
+        return x + self.neck_drop_path(self.neck_mlp(self.neck_mlp_norm(x)))
+
+    # -- decoder ---------------------------------------------------------------------------------------------
+
+    def memory_kv(self, memory: torch.Tensor) -> list[KVCache]:
+        return [block.memory_kv(memory) for block in self.decoder]
+
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Tied output layer: LN(hidden) @ vocab_embed^T + bias -> full-vocabulary logits."""
+        return self.decoder_norm(hidden) @ self.vocab_embed.t() + self.vocab_bias
+
+    def code_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The depth-code slice (..., num_codes) of full-vocabulary logits (..., vocab_size)."""
+        return logits[..., self.code_offset:self.code_offset + self.num_codes]
+
+    def code_embeddings(self) -> torch.Tensor:
+        return self.vocab_embed[self.code_offset:self.code_offset + self.num_codes]
+
+    def prompt(self, batch: int) -> torch.Tensor:
+        return self.prompt_embed.expand(batch, -1, -1)
+
+    def run_decoder(self, inputs: torch.Tensor, memory_kv: list[KVCache]) -> torch.Tensor:
+        """All positions of `inputs` (B, n, d) at once, causal mask -> logits (B, n, vocab_size)."""
+        n = inputs.shape[1]
+        x = inputs + self.dec_pos[:, :n]
+        mask = self.causal_mask[:n, :n]
+        for block, kv in zip(self.decoder, memory_kv):
+            x = block(x, kv, mask)
+        return self.head(x)
+
+    def teacher_forcing(self, memory: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+        """Training logits (B, L, vocab_size); inputs are [prompt, target code ids[:-1]]."""
+        if target_ids.shape[1] != self.num_tokens:
+            raise ValueError(f"target_ids must hold {self.num_tokens} code ids per image, got {target_ids.shape[1]}")
+        given = self.vocab_embed[target_ids[:, :-1] + self.code_offset]
+        return self.run_decoder(torch.cat((self.prompt(memory.shape[0]), given), dim=1), self.memory_kv(memory))
+
+    def parallel_logits(self, memory: torch.Tensor) -> torch.Tensor:
+        """AiT-P: one decoder pass over [prompt, mask_embed x (L - 1)]; needs `parallel=True`."""
+        if not self.config.parallel:
+            raise ValueError("parallel decoding needs a model built with parallel=True (it owns mask_embed)")
+        masks = self.mask_embed.expand(memory.shape[0], self.num_tokens - 1, -1)
+        return self.run_decoder(torch.cat((self.prompt(memory.shape[0]), masks), dim=1), self.memory_kv(memory))
+
+    def next_input(self, step_logits: torch.Tensor, ids: torch.Tensor, soft: bool) -> torch.Tensor:
+        """Decoder input (B, 1, d) after a step: the mask embedding (AiT-P), the soft token or the argmax token."""
+        if self.config.parallel:
+            return self.mask_embed.expand(step_logits.shape[0], -1, -1)
+        if soft:  # temperature 1 here, and the solver's own code embeddings (not the VQ codebook)
+            return (self.code_logits(step_logits).softmax(dim=-1) @ self.code_embeddings())[:, None]
+        return self.vocab_embed[ids + self.code_offset][:, None]
+
+    def generate(self, memory: torch.Tensor, soft_input: bool = True,
+                 use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy autoregressive decoding -> (logits (B, L, vocab_size), code ids (B, L)).
+
+        With `use_cache` each step runs one position against cached self-attention keys/values; without,
+        each step recomputes the whole prefix (the reference the cache is tested against).
+        """
+        memory_kv = self.memory_kv(memory)
+        inputs = [self.prompt(memory.shape[0])]
+        caches: list[KVCache | None] = [None] * len(self.decoder)
+        all_logits, all_ids = [], []
+        for i in range(self.num_tokens):
+            if use_cache:
+                x = inputs[-1] + self.dec_pos[:, i:i + 1]
+                for j, (block, kv) in enumerate(zip(self.decoder, memory_kv)):
+                    x, caches[j] = block.step(x, kv, caches[j])
+                step_logits = self.head(x)[:, -1]
+            else:
+                step_logits = self.run_decoder(torch.cat(inputs, dim=1), memory_kv)[:, -1]
+            ids = self.code_logits(step_logits).argmax(dim=-1)
+            all_logits.append(step_logits)
+            all_ids.append(ids)
+            inputs.append(self.next_input(step_logits, ids, soft_input))
+        return torch.stack(all_logits, dim=1), torch.stack(all_ids, dim=1)
+
+    def forward(self, features: torch.Tensor, target_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, L, vocab_size): AiT-P pass, else teacher forcing with targets, else greedy AR."""
+        memory = self.encode(features)
+        if self.config.parallel:
+            return self.parallel_logits(memory)
+        if target_ids is not None:
+            return self.teacher_forcing(memory, target_ids)
+        return self.generate(memory)[0]
+
