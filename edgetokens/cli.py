@@ -62,7 +62,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if args.latency:
             line += f"{row['torch_cpu_latency_ms']['p50_ms']:>20.1f}"
         print(line)
-    print("GFLOPs: the papers' rule (Linear multiply-adds x 2, one clip, batch 1); fvcore: its full count.")
+    print("GFLOPs: the papers' rule (Linear and conv multiply-adds x 2, one clip or image, batch 1); "
+          "fvcore: its full count (1 multiply-add = 1 flop).")
     return 0
 
 

@@ -59,7 +59,7 @@ def test_edge_default_config_validates_and_round_trips_through_json_dict():
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"image_size": 100}, "multiple of 32"),
+    ({"image_size": 100}, "multiple of the backbone stride 32"),
     ({"d_model": 30, "heads": 4}, "divisible by heads"),
     ({"tau": 0.0}, "tau"),
     ({"backbone_widths": (8, 16)}, "5 entries"),

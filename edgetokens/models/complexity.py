@@ -15,7 +15,8 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     """GFLOPs of one forward pass on `example` (batch 1, one clip).
 
     `gflops`: the papers' rule (specs/HOT.md §4.2): multiply-adds of Linear layers x 2; attention
-    matmuls and norms are not counted. `gflops_fvcore`: fvcore's total, which counts one
+    matmuls and norms are not counted. Convolutions (AiT's backbone and VQ-VAE; the HoT models have
+    none) count the same way. `gflops_fvcore`: fvcore's total, which counts one
     multiply-add as one flop and includes matmuls and layer norms.
     """
     from fvcore.nn import FlopCountAnalysis
@@ -29,4 +30,5 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
         by_operator = analysis.by_operator()
         total = analysis.total()
     model.train(was_training)
-    return {"gflops": 2 * by_operator.get("linear", 0) / 1e9, "gflops_fvcore": total / 1e9}
+    weighted = by_operator.get("linear", 0) + by_operator.get("conv", 0)
+    return {"gflops": 2 * weighted / 1e9, "gflops_fvcore": total / 1e9}

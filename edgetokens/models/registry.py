@@ -10,6 +10,7 @@ from typing import Any
 
 from torch import nn
 
+from .ait import VQVAE, AiTDepth, AiTDepthConfig
 from .hot import MixSTE, MixSTEConfig, MotionBERT, MotionBERTConfig
 
 
@@ -85,3 +86,14 @@ register_model("hot-mixste", MixSTE, replace(_MIXSTE_EDGE, token_num=27, layer_i
 register_model("motionbert", MotionBERT, _MOTIONBERT_EDGE, "edge MotionBERT: 81 frames, 64-dim, 3 layers")
 register_model("hot-motionbert", MotionBERT, replace(_MOTIONBERT_EDGE, token_num=27, layer_index=1),
                "edge HoT-MotionBERT: 27 of 81 frames kept from layer 1")
+
+_AIT_EDGE = AiTDepthConfig()
+_AIT_480 = AiTDepthConfig(image_size=480, d_model=256, heads=8, mlp_hidden=1024, encoder_depth=6, decoder_depth=6,
+                          vq_hidden_dim=16, vq_code_dim=512)
+register_model("ait-depth", AiTDepth, _AIT_EDGE,
+               "edge AiT-P monocular depth: conv backbone, 192-dim 3+3 solver, 8x8 soft VQ tokens at 256 px")
+register_model("ait-depth-ar", AiTDepth, replace(_AIT_EDGE, parallel=False),
+               "edge AiT depth with the autoregressive decoder (KV cache)")
+register_model("ait-depth-480", AiTDepth, _AIT_480,
+               "AiT-P depth with the paper's solver (6+6, 256-dim) and tokenizer (hidden 16, 512-dim codes) at 480 px")
+register_model("ait-depth-vqvae", VQVAE, _AIT_EDGE.vqvae, "stage-1 depth tokenizer (VQ-VAE) of ait-depth")

@@ -71,7 +71,7 @@ class SceneConfig:
     min_range: float = 0.4  # closer pixels are holes
     holes: bool = True  # False: depth == depth_complete
     baseline: float = 0.075  # projector-camera baseline, m (Kinect v1); 0 disables projector shadows
-    edge_dropout: float = 0.5  # probability that a depth-edge pixel seeds a hole
+    edge_dropout: float = 0.35  # probability that a depth-edge pixel seeds a hole
     surface_hole_fraction: float = 0.4  # ~fraction of dark / shiny / grazing surface area that becomes holes
     dropout_blobs: tuple[int, int] = (0, 4)  # random small holes per frame (inclusive)
     min_instance_pixels: int = 16  # objects showing fewer pixels get no mask (still rendered)

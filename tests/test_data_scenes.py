@@ -1,0 +1,201 @@
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from training.data.scenes import (CLASSES, IMAGENET_MEAN, IMAGENET_STD, MAX_DEPTH, SURFACES, Scene, SceneConfig,
+                                  SceneDataset, render_scene)
+
+torch.set_num_threads(1)
+cv2.setNumThreads(1)
+
+SEEDS = range(8)
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def scenes() -> list[Scene]:
+    return [render_scene(seed, SIZE) for seed in SEEDS]
+
+
+def world_rays(scene: Scene) -> np.ndarray:
+    """(H, W, 3) world ray directions from the reported intrinsics and pose, camera-z component 1."""
+    h, w = scene.depth.shape
+    k = scene.intrinsics.astype(np.float64)
+    u, v = np.meshgrid(np.arange(w), np.arange(h))
+    cam = np.stack([(u - k[0, 2]) / k[0, 0], (v - k[1, 2]) / k[1, 1], np.ones((h, w))], -1)
+    return cam @ scene.camera_to_world[:3, :3].T
+
+
+def room_depth(scene: Scene) -> np.ndarray:
+    """z-depth of the empty room (camera inside an axis-aligned box), computed independently of the renderer."""
+    rays, origin = world_rays(scene), scene.camera_to_world[:3, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(rays > 0, (scene.room_size - origin) / rays, -origin / rays)
+    return np.where(rays != 0, t, np.inf).min(-1)
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ():
+    a, b, c = render_scene(5, (64, 96)), render_scene(5, (64, 96)), render_scene(6, (64, 96))
+    for name in ("image", "depth", "depth_complete", "masks", "classes", "intrinsics", "camera_to_world", "surface"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert not np.array_equal(a.image, c.image)
+    assert not np.array_equal(a.depth_complete, c.depth_complete)
+
+
+def test_output_types_and_shapes(scenes):
+    for s in scenes:
+        assert s.image.shape == (SIZE, SIZE, 3) and s.image.dtype == np.uint8
+        assert s.depth.dtype == s.depth_complete.dtype == np.float32 and s.depth.shape == (SIZE, SIZE)
+        assert s.masks.dtype == bool and s.masks.shape == (len(s.classes), SIZE, SIZE)
+        assert s.classes.dtype == np.int64 and s.intrinsics.shape == (3, 3)
+        assert s.image.std() > 5  # not a flat frame
+    other = render_scene(1, (48, 80))
+    assert other.image.shape == (48, 80, 3) and other.depth.shape == (48, 80)
+    assert abs(other.intrinsics[0, 2] - 39.5) < 0.05 * 80 and abs(other.intrinsics[1, 2] - 23.5) < 0.05 * 48
+
+
+def test_depth_range_and_holes(scenes):
+    fractions = []
+    for s in scenes:
+        assert np.isfinite(s.depth_complete).all() and (s.depth_complete > 0).all()
+        valid = s.depth > 0
+        assert ((s.depth == 0) | valid).all()  # holes are exactly 0, nothing negative or NaN
+        assert (s.depth[valid] <= MAX_DEPTH).all() and (s.depth[valid] <= s.max_range).all()
+        np.testing.assert_array_equal(s.depth[valid], s.depth_complete[valid])
+        assert not valid[s.depth_complete > s.max_range].any()  # beyond the sensor range -> hole
+        fractions.append(1 - valid.mean())
+    assert 0.02 <= np.mean(fractions) <= 0.30, fractions
+    assert max(fractions) <= 0.5 and min(fractions) > 0, fractions
+
+
+def test_no_holes_config_keeps_depth_in_range():
+    s = render_scene(2, 96, SceneConfig(holes=False, max_range=(10.0, 10.0)))
+    expected = np.where((s.depth_complete > 10) | (s.depth_complete < 0.4), 0, s.depth_complete)
+    np.testing.assert_array_equal(s.depth, expected)
+
+
+def test_holes_concentrate_at_depth_edges(scenes):
+    near_edge, elsewhere = [], []
+    for s in scenes:
+        z = s.depth_complete
+        edge = np.zeros(z.shape, bool)
+        for axis in (0, 1):
+            a, b = np.moveaxis(z, axis, 0)[1:], np.moveaxis(z, axis, 0)[:-1]
+            jump = np.abs(a - b) > 0.05 * np.minimum(a, b)
+            np.moveaxis(edge, axis, 0)[1:] |= jump
+            np.moveaxis(edge, axis, 0)[:-1] |= jump
+        band = cv2.dilate(edge.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        in_range = z <= s.max_range
+        hole = s.depth == 0
+        near_edge.append(hole[band & in_range])
+        elsewhere.append(hole[~band & in_range])
+    rate_edge, rate_else = np.concatenate(near_edge).mean(), np.concatenate(elsewhere).mean()
+    assert rate_edge > 4 * rate_else and rate_edge > 0.1, (rate_edge, rate_else)
+
+
+def test_instance_masks_are_objects_in_front_of_the_room(scenes):
+    total = 0
+    for s in scenes:
+        total += len(s.masks)
+        assert ((0 <= s.classes) & (s.classes < len(CLASSES))).all()
+        assert (s.masks.sum((1, 2)) >= SceneConfig().min_instance_pixels).all()  # non-empty
+        assert (s.masks.sum(0) <= 1).all()  # disjoint
+        objects = s.surface == SURFACES.index("object")
+        union = s.masks.any(0)
+        assert not (union & ~objects).any()  # masks only on objects, never on room surfaces
+        assert (union == objects).mean() > 0.99  # objects without a mask are only the tiny ones
+        room = room_depth(s)
+        np.testing.assert_allclose(s.depth_complete[~objects], room[~objects], rtol=2e-4)
+        if union.any():
+            assert (s.depth_complete[union] <= room[union] * (1 + 2e-4)).all()
+            assert (s.depth_complete[union] < room[union] - 0.01).mean() > 0.9  # objects stand clear of the room
+    assert total >= 2 * len(scenes)
+
+
+def test_depth_matches_pinhole_geometry(scenes):
+    for s in scenes:
+        rays, origin = world_rays(s), s.camera_to_world[:3, 3]
+        points = origin + rays * s.depth_complete[..., None].astype(np.float64)  # back-projection (t = z-depth)
+        floor = s.surface == SURFACES.index("floor")
+        ceiling = s.surface == SURFACES.index("ceiling")
+        walls = s.surface == SURFACES.index("wall")
+        assert floor.any() and walls.any()
+        # floor: depth = camera height / downward component of the ray; back-projected points at z = 0
+        np.testing.assert_allclose(s.depth_complete[floor], origin[2] / -rays[floor][:, 2], rtol=2e-4)
+        assert np.abs(points[floor][:, 2]).max() < 2e-3
+        assert np.abs(points[ceiling][:, 2] - s.room_size[2]).max(initial=0) < 2e-3
+        wall_points = points[walls][:, :2]
+        to_wall = np.minimum(np.abs(wall_points), np.abs(wall_points - s.room_size[:2])).min(1)
+        assert to_wall.max() < 2e-3
+        # camera looks roughly horizontally: the optical axis is within 30 degrees of the horizon
+        forward = s.camera_to_world[:3, 2]
+        assert abs(math.degrees(math.asin(forward[2]))) <= 30
+
+
+def test_dataset_items_normalisation_and_flip():
+    torch.set_num_threads(1)
+    size = (48, 64)
+    ds = SceneDataset(6, seed=20, size=size, train=True, instances=True)
+    assert len(ds) == 6
+    flips = {}
+    for epoch in (0, 1, 2):
+        ds.set_epoch(epoch)
+        flips[epoch] = [ds[i]["flipped"] for i in range(len(ds))]
+    assert any(any(f) for f in flips.values()) and not all(all(f) for f in flips.values())
+    assert len({tuple(f) for f in flips.values()}) > 1  # flips change with the epoch
+    ds.set_epoch(1)
+    assert [ds[i]["flipped"] for i in range(len(ds))] == flips[1]  # and are reproducible
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    flipped_case = next((e, i) for e in flips for i in range(len(ds)) if flips[e][i])
+    plain_case = next((e, i) for e in flips for i in range(len(ds)) if not flips[e][i])
+    for epoch, i in (flipped_case, plain_case):
+        ds.set_epoch(epoch)
+        item, scene = ds[i], render_scene(20 + i, size)
+        assert item["image"].shape == (3, *size) and item["image"].dtype == torch.float32
+        assert item["depth"].shape == item["depth_complete"].shape == (1, *size)
+        mirror = (lambda a: a[..., ::-1]) if item["flipped"] else (lambda a: a)
+        rgb = (item["image"] * std + mean) * 255
+        np.testing.assert_allclose(rgb.numpy(), mirror(scene.image.transpose(2, 0, 1)), atol=1e-3)
+        np.testing.assert_array_equal(item["depth"][0].numpy(), mirror(scene.depth))
+        np.testing.assert_array_equal(item["depth_complete"][0].numpy(), mirror(scene.depth_complete))
+        np.testing.assert_array_equal(item["masks"].numpy(), mirror(scene.masks))
+        np.testing.assert_array_equal(item["classes"].numpy(), scene.classes)
+        cx = scene.intrinsics[0, 2]
+        assert item["intrinsics"][0, 2].item() == pytest.approx(size[1] - 1 - cx if item["flipped"] else cx)
+    evaluation = SceneDataset(3, seed=20, size=size)
+    assert not any(evaluation[i]["flipped"] for i in range(3)) and "masks" not in evaluation[0]
+    with pytest.raises(IndexError):
+        evaluation[3]
+    batch = next(iter(torch.utils.data.DataLoader(evaluation, batch_size=3)))
+    assert batch["image"].shape == (3, 3, *size) and batch["depth"].shape == (3, 1, *size)
+
+
+@pytest.mark.parametrize("size", [0, -4, (0, 64), (64, -1), float("nan"), (64, float("nan")), 64.0, (64,), True])
+def test_bad_size_is_a_clear_error(size):
+    with pytest.raises(ValueError, match="size"):
+        render_scene(0, size)
+    with pytest.raises(ValueError, match="size"):
+        SceneDataset(2, size=size)
+
+
+@pytest.mark.parametrize("seed", [-1, float("nan"), 1.5, None])
+def test_bad_seed_is_a_clear_error(seed):
+    with pytest.raises(ValueError, match="seed"):
+        render_scene(seed, 32)
+
+
+@pytest.mark.parametrize("field, value", [("fov_deg", (float("nan"), 60.0)), ("baseline", float("nan")),
+                                          ("max_range", (8.0, float("inf"))), ("room_size", (5.0, 3.0)),
+                                          ("min_range", float("nan"))])
+def test_bad_config_is_a_clear_error(field, value):
+    with pytest.raises(ValueError, match=field):
+        SceneConfig(**{field: value})
+
+
+def test_bad_count_is_a_clear_error():
+    for count in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="count"):
+            SceneDataset(count)
