@@ -10,6 +10,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from edgetokens.vision.depth import MIN_DEPTH
+
 
 def mask_patches(depth: torch.Tensor, ratio: float = 0.5, patch: int = 16,
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -52,7 +54,7 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, lam: float = 0.5) -> to
     valid = _valid(target)
     if not valid.any():
         return pred.sum() * 0.0
-    d = torch.log(pred.clamp_min(1e-3)[valid]) - torch.log(target[valid])
+    d = torch.log(pred.clamp_min(MIN_DEPTH)[valid]) - torch.log(target[valid])
     return torch.sqrt(d.square().mean() - lam * d.mean().square())
 
 

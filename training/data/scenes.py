@@ -22,10 +22,13 @@ Conventions:
   shiny surfaces and at specular highlights, beyond the frame's sensor range (<= :data:`MAX_DEPTH`)
   or closer than ``min_range``, and a few random dropout blobs. Valid pixels equal ``depth_complete``.
 - ``masks``: (N, H, W) bool, one per visible object (room surfaces have none), disjoint;
-  ``classes``: (N,) int64 indices into :data:`CLASSES`.
+  ``classes``: (N,) int64 indices into :data:`CLASSES` (box, table, chair, shelf, ball, cylinder).
+- ``surface``: (H, W) uint8 index into :data:`SURFACES` (floor, ceiling, wall, object).
 - Sizes are ``int`` (square) or ``(height, width)``.
+- :class:`SceneDataset` images are float32 (3, H, W), ``(rgb / 255 - IMAGENET_MEAN) / IMAGENET_STD``
+  (`edgetokens.vision.image`).
 
-Same seed (and config) -> bit-identical arrays. 256x256 renders in ~20 ms on one core.
+Same seed (and config) -> bit-identical arrays. A 256x256 frame takes ~25 ms on one CPU core.
 """
 
 from __future__ import annotations
@@ -33,24 +36,26 @@ from __future__ import annotations
 import colorsys
 import logging
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edgetokens.vision.depth import MAX_DEPTH  # sensor range cap (NYUv2 / AiT evaluation cap)
+from edgetokens.vision.image import normalize_image as normalize_rgb
+
 log = logging.getLogger(__name__)
 
 CLASSES = ("box", "table", "chair", "shelf", "ball", "cylinder")
 SURFACES = ("floor", "ceiling", "wall", "object")  # values of Scene.surface
-MAX_DEPTH = 10.0  # metres: sensor range cap (NYUv2 / AiT evaluation cap)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SceneDataset image = (rgb / 255 - mean) / std, RGB order
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _FLOOR, _CEILING = 0, 1  # primitive ids 0..5 are the room faces: floor, ceiling, x=0, x=Lx, y=0, y=Ly
 _ROOM_FACES = 6
+_FACE_SURFACES = (0, 1, 2, 2, 2, 2)  # index into SURFACES of each room face
 _ROOM_NORMALS = np.array([[0, 0, 1], [0, 0, -1], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], dtype=np.float32)
 _ROOM_UV_AXES = ((0, 1), (0, 1), (1, 2), (1, 2), (0, 2), (0, 2))
 _BOX_UV_AXES = np.array([[1, 2], [0, 2], [0, 1]])
@@ -80,8 +85,11 @@ class SceneConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, list):
+                value = tuple(value)
+                setattr(self, f.name, value)
             values = value if isinstance(value, tuple) else (value,)
-            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in values):
+            if not all(isinstance(x, numbers.Real) and math.isfinite(x) for x in values):
                 raise ValueError(f"SceneConfig.{f.name} must be finite numbers; got {value!r}")
             if isinstance(value, tuple) and (len(value) != 2 or value[0] > value[1]):
                 raise ValueError(f"SceneConfig.{f.name} must be a (low, high) pair with low <= high; got {value!r}")
@@ -91,6 +99,15 @@ class SceneConfig:
             raise ValueError(f"camera_height {self.camera_height} must lie between the floor and the lowest ceiling")
         if self.max_range[0] <= self.min_range or self.min_range < 0:
             raise ValueError(f"need 0 <= min_range < max_range; got {self.min_range}, {self.max_range}")
+        if not (0 < self.fov_deg[0] and self.fov_deg[1] < 180):
+            raise ValueError(f"fov_deg must lie in (0, 180); got {self.fov_deg}")
+        for name in ("edge_dropout", "surface_hole_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"SceneConfig.{name} is a probability in [0, 1]; got {getattr(self, name)}")
+        for name in ("objects", "dropout_blobs", "baseline", "min_instance_pixels", "image_noise"):
+            value = getattr(self, name)
+            if min(value if isinstance(value, tuple) else (value,)) < 0:
+                raise ValueError(f"SceneConfig.{name} must be >= 0; got {value}")
 
 
 @dataclass
@@ -137,7 +154,8 @@ class _Box:
     def corners(self) -> np.ndarray:
         local = _CUBE * self.half
         c, s = self._cos, self._sin
-        return np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1], local[:, 2]], 1) + self.center
+        rotated = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1], local[:, 2]], 1)
+        return rotated + self.center
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         """Slab test; the camera is outside every object, so the entry distance is the hit."""
@@ -209,7 +227,8 @@ class _Cylinder:
 
     def corners(self) -> np.ndarray:
         x, y, r = float(self.center[0]), float(self.center[1]), self.radius
-        return np.array([[x + sx * r, y + sy * r, z] for sx in (-1, 1) for sy in (-1, 1) for z in (self.z0, self.z1)])
+        return np.array([[x + sx * r, y + sy * r, z] for sx in (-1, 1) for sy in (-1, 1) for z in (self.z0, self.z1)],
+                        dtype=np.float64)
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         ox, oy, oz = float(origin[0] - self.center[0]), float(origin[1] - self.center[1]), float(origin[2])
@@ -362,8 +381,13 @@ def _sample_camera(rng: np.random.Generator, cfg: SceneConfig, room: np.ndarray,
     cx = (width - 1) / 2 + rng.uniform(-0.02, 0.02) * width
     cy = (height - 1) / 2 + rng.uniform(-0.02, 0.02) * height
     position = np.array([pos[0], pos[1], min(rng.uniform(*cfg.camera_height), room[2] - 0.3)])
-    f32 = lambda x: np.asarray(x, _F32).astype(np.float64)  # noqa: E731 - the renderer works in float32: report those values
-    return _Camera(f32(position), f32(np.stack([right, down, forward], axis=1)), *map(float, f32([fx, fy, cx, cy])))
+    rotation = np.stack([right, down, forward], axis=1)
+    return _Camera(_float32_exact(position), _float32_exact(rotation), *map(float, _float32_exact([fx, fy, cx, cy])))
+
+
+def _float32_exact(x) -> np.ndarray:
+    """Round to float32 values (kept as float64): the renderer works in float32 and reports exactly what it used."""
+    return np.asarray(x, _F32).astype(np.float64)
 
 
 @dataclass
@@ -373,13 +397,13 @@ class _Furniture:
     cls: int
     boxes: list  # [(center (3,), half (3,))]
     half_xy: tuple[float, float]  # footprint half extents
-    spheres: list = None  # [(center (3,), radius)]
-    cylinders: list = None  # [(x, y, radius, z0, z1)]
-    supports: list = None  # [(height, clearance)] where small items may stand
+    spheres: list | None = None  # [(center (3,), radius)]
+    cylinders: list | None = None  # [(x, y, radius, z0, z1)]
+    supports: list | None = None  # [(height, clearance)] where small items may stand
     against_wall: bool = False
 
 
-def _box_piece(rng, cls: int, hx, hy, h) -> _Furniture:
+def _box_piece(cls: int, hx: float, hy: float, h: float) -> _Furniture:
     return _Furniture(cls, [(np.array([0, 0, h / 2]), np.array([hx, hy, h / 2]))], (hx, hy), supports=[(h, 0.6)])
 
 
@@ -389,8 +413,8 @@ def _build(rng: np.random.Generator, cls_name: str, small: bool = False, clearan
     if cls_name == "box":
         if small:
             hx, hy = u(0.04, 0.2), u(0.04, 0.15)
-            return _box_piece(rng, cls, hx, hy, min(u(0.05, 0.35), clearance))
-        piece = _box_piece(rng, cls, u(0.15, 0.6), u(0.15, 0.4), u(0.2, 1.2))
+            return _box_piece(cls, hx, hy, min(u(0.05, 0.35), clearance))
+        piece = _box_piece(cls, u(0.15, 0.6), u(0.15, 0.4), u(0.2, 1.2))
         piece.against_wall = rng.random() < 0.5
         return piece
     if cls_name == "ball":
@@ -462,7 +486,8 @@ def _place(rng: np.random.Generator, piece: _Furniture, room: np.ndarray, camera
             along, off = float(rng.uniform(0, room[1 - wall // 2])), piece.half_xy[1] + 0.01
             xy = ((off, room[0] - off)[wall], along) if wall < 2 else (along, (off, room[1] - off)[wall - 2])
         else:
-            yaw = rng.uniform(0, 2 * math.pi) if rng.random() < 0.5 else rng.integers(4) * math.pi / 2 + rng.normal(0, 0.05)
+            aligned = rng.random() < 0.5  # parallel to the walls, or any direction
+            yaw = rng.integers(4) * math.pi / 2 + rng.normal(0, 0.05) if aligned else rng.uniform(0, 2 * math.pi)
             xy = (float(rng.uniform(0, room[0])), float(rng.uniform(0, room[1])))
         if not _footprint_inside(xy, yaw, piece.half_xy, room):
             continue
@@ -556,8 +581,8 @@ def _screen_rect(prim, camera: _Camera, height: int, width: int) -> tuple[int, i
         return None
     if (z <= 1e-3).any():
         return 0, height, 0, width
-    u0, u1 = max(int(math.floor(u.min())), 0), min(int(math.ceil(u.max())) + 1, width)
-    v0, v1 = max(int(math.floor(v.min())), 0), min(int(math.ceil(v.max())) + 1, height)
+    u0, u1 = max(math.floor(u.min()), 0), min(math.ceil(u.max()) + 1, width)
+    v0, v1 = max(math.floor(v.min()), 0), min(math.ceil(v.max()) + 1, height)
     return (v0, v1, u0, u1) if u0 < u1 and v0 < v1 else None
 
 
@@ -621,7 +646,7 @@ def _holes(rng: np.random.Generator, cfg: SceneConfig, depth: np.ndarray, prim: 
     # object is unlit; background pixel u is shadowed if disparity(u + k) - disparity(u) > k for some k > 0
     if cfg.baseline > 0:
         disparity = fx * cfg.baseline / depth
-        for k in range(1, int(math.ceil(disparity.max() - disparity.min())) + 1):
+        for k in range(1, min(math.ceil(disparity.max() - disparity.min()), width - 1) + 1):
             holes[:, :-k] |= disparity[:, k:] - disparity[:, :-k] > k
     # dropouts along depth edges (between different primitives with a depth jump)
     edge = np.zeros_like(holes)
@@ -631,7 +656,7 @@ def _holes(rng: np.random.Generator, cfg: SceneConfig, depth: np.ndarray, prim: 
         edge[sl_a] |= jump
         edge[sl_b] |= jump
     seeds = (edge & (rng.random(edge.shape) < cfg.edge_dropout)).astype(np.uint8)
-    radius = max(1, int(round(rng.uniform(0.5, 1.5) * scale)))
+    radius = max(1, round(rng.uniform(0.5, 1.5) * scale))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     holes |= cv2.dilate(seeds, kernel).astype(bool)
     # dark, shiny and grazing surfaces lose blobs; strong highlights saturate the IR camera
@@ -650,7 +675,10 @@ def _holes(rng: np.random.Generator, cfg: SceneConfig, depth: np.ndarray, prim: 
 
 
 def _check_size(size: int | Sequence[int]) -> tuple[int, int]:
-    values = (size, size) if isinstance(size, (int, np.integer, float)) else tuple(size)
+    try:
+        values = (size, size) if isinstance(size, (int, np.integer, float)) else tuple(size)
+    except TypeError:
+        values = ()
     if len(values) != 2 or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in values):
         raise ValueError(f"size must be a positive int or a (height, width) pair of positive ints; got {size!r}")
     if min(values) <= 0:
@@ -770,7 +798,7 @@ def render_scene(seed: int, size: int | Sequence[int] = 256, config: SceneConfig
     else:
         holes = (depth > max_range) | (depth < cfg.min_range)
     masks, visible_classes = _instance_masks(prim, objects, classes, cfg.min_instance_pixels)
-    surface = np.array([0, 1, 2, 2, 2, 2] + [3] * len(objects), dtype=np.uint8)[prim]  # SURFACES order
+    surface = np.array(_FACE_SURFACES + (SURFACES.index("object"),) * len(objects), dtype=np.uint8)[prim]
     intrinsics = np.array([[camera.fx, 0, camera.cx], [0, camera.fy, camera.cy], [0, 0, 1]], dtype=np.float32)
     pose = np.eye(4)
     pose[:3, :3], pose[:3, 3] = camera.rotation, camera.position
@@ -782,10 +810,8 @@ def render_scene(seed: int, size: int | Sequence[int] = 256, config: SceneConfig
 
 # --- torch dataset ---------------------------------------------------------------------------------
 def normalize_image(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32, ``(rgb / 255 - IMAGENET_MEAN) / IMAGENET_STD``."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
-    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 tensor (`edgetokens.vision.image.normalize_image`)."""
+    return torch.from_numpy(normalize_rgb(image))
 
 
 class SceneDataset(Dataset):
@@ -808,6 +834,8 @@ class SceneDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Train mode: draw new flips for this epoch (call before each epoch)."""
+        if int(epoch) < 0:
+            raise ValueError(f"epoch must be >= 0; got {epoch}")
         self.epoch = int(epoch)
 
     def __len__(self) -> int:

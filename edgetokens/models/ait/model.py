@@ -9,12 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...vision.depth import MIN_DEPTH  # predictions are clipped here at the end, as the official code
 from .backbone import ConvBackbone
 from .config import AiTDepthConfig
 from .solver import TaskSolver
 from .vqvae import VQVAE
-
-MIN_DEPTH = 1e-3  # predictions are clipped here at the end, as the official code
 
 
 class AiTDepth(nn.Module):
