@@ -79,7 +79,7 @@ def load_qat_checkpoint(directory: str | Path) -> tuple[nn.Module, dict]:
 def finetune(quantized: nn.Module, views, epochs: int, lr: float, batch_size: int, seed: int,
              clips_per_epoch: int | None, evaluate, start_epoch: int = 0, on_epoch=None) -> list[dict]:
     """QAT fine-tuning with the training loop of `training.train`; returns per-epoch records."""
-    from training.train import train_one_epoch, training_clips
+    from training.train import pose_step, train_one_epoch, training_clips
 
     dataset = training_clips(views, quantized, seed)
     subset = dataset
@@ -92,7 +92,8 @@ def finetune(quantized: nn.Module, views, epochs: int, lr: float, batch_size: in
     history = []
     for epoch in range(start_epoch, epochs):
         dataset.set_epoch(epoch)
-        stats = train_one_epoch(quantized, loader, optimizer, torch.device("cpu"), desc=f"QAT {epoch + 1}/{epochs}")
+        stats = train_one_epoch(quantized, loader, optimizer, torch.device("cpu"), pose_step,
+                                desc=f"QAT {epoch + 1}/{epochs}")
         record = {"epoch": epoch + 1, "train_loss": stats["loss"], **evaluate(quantized)}
         log.info("QAT epoch %d: %s", epoch + 1, json.dumps(record))
         history.append(record)

@@ -66,6 +66,11 @@ def test_train_cli_writes_checkpoints_and_resumes(tmp_path, capsys):
     assert state["epoch"] == 1 and len(state["history"]) == 2
     second, _ = load_checkpoint(tmp_path / "run" / "last")
     assert not torch.equal(first.head.weight, second.head.weight)
+    # resuming is exact: the same weights as two epochs in one go
+    assert train.main(quick_args(tmp_path, "--epochs", "2", "--out", str(tmp_path / "straight"))) == 0
+    straight, _ = load_checkpoint(tmp_path / "straight" / "last")
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, second.state_dict()[name]), name
 
 
 def test_train_cli_rejects_unknown_keys(tmp_path, capsys):

@@ -12,31 +12,24 @@ gloo on CPU, NCCL on CUDA).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import random
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, Subset
-from tqdm import tqdm
 
-from edgetokens.checkpoint import load_checkpoint, save_checkpoint
 from edgetokens.clitools import run_cli
 from edgetokens.models import create_model, get_architecture
 from edgetokens.models.registry import config_fields
 from training.data.clips import ClipConfig, PoseClipDataset, build_sources
 from training.evaluate import evaluate_model
+from training.loop import STATE, TrainingTask, fit, train_one_epoch  # noqa: F401 (re-exported for QAT)
 from training.losses import hot_loss
 
 log = logging.getLogger("training.train")
-STATE = "training_state.pt"
 
 
 def parse_sets(pairs: list[str], model_name: str) -> dict:
@@ -85,29 +78,24 @@ def training_clips(views, model: torch.nn.Module, seed: int) -> PoseClipDataset:
                                              with_scores=cfg.in_channels == 3, seed=seed))
 
 
-def train_one_epoch(net: torch.nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    device: torch.device, amp: bool = False, desc: str = "", progress: bool = True) -> dict:
-    """One pass over `loader` with the HoT loss; returns the mean loss and the clip count.
+def pose_step(net: torch.nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
+    """The HoT loss of one batch of clips (bf16 autocast of the forward pass when `amp`)."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        pred = net(batch["input"].to(device))
+    return hot_loss(pred.float(), batch["target"].to(device))
 
-    Shared by full-precision training and quantization-aware fine-tuning.
-    """
-    net.train()
-    total, count = 0.0, 0
-    bar = tqdm(total=len(loader.sampler), unit="clip", leave=False, desc=desc, disable=not progress)
-    for batch in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = net(batch["input"].to(device))
-        losses = hot_loss(pred.float(), batch["target"].to(device))
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        n = len(batch["input"])
-        total += losses["loss"].item() * n
-        count += n
-        bar.update(n)
-        bar.set_postfix(loss=f"{total / count:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.1e}")
-    bar.close()
-    return {"loss": total / max(count, 1), "clips": count}
+
+def pose_task(args: argparse.Namespace, model: torch.nn.Module) -> TrainingTask:
+    train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
+    test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")
+    if args.eval_sequences:
+        test_views = test_views[: args.eval_sequences]
+    data_info = {"source": args.data, "root": args.data_root, "seed": args.seed,
+                 "train_sequences": len(train_views), "train_frames": sum(len(v) for v in train_views),
+                 "test_sequences": len(test_views)}
+    return TrainingTask(training_clips(train_views, model, args.seed), pose_step,
+                        lambda m: evaluate_model(m, test_views, device=next(m.parameters()).device),
+                        "mpjpe_mm", data_info, unit="clip")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,8 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bf16 autocast for the forward pass (about 2x on CPUs with AMX; slower without)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--clips-per-epoch", type=int, default=None,
-                   help="train on a fixed random subset of this many clips (quick runs)")
-    p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
+                   help="train on a fixed random subset of this many clips (quick runs); depth: N training scenes")
+    p.add_argument("--eval-sequences", type=int, default=None,
+                   help="score only the first N test sequences (depth: N test scenes, default 100)")
+    depth = p.add_argument_group("AiT depth (training.depth)")
+    depth.add_argument("--tokenizer", default=None, help="stage 2: the trained ait-depth-vqvae checkpoint")
+    depth.add_argument("--mask-ratio", type=float, default=0.5,
+                       help="stage 1 mask augmentation: share of 16x16 input patches zeroed (0 = off)")
     return p
 
 
@@ -142,73 +135,14 @@ def train(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
-    out = Path(args.out)
-    overrides = parse_sets(args.set, args.model)
-    model = create_model(args.model, **overrides)
+    model = create_model(args.model, **parse_sets(args.set, args.model))
+    if args.model.startswith("ait-depth"):
+        from training.depth import depth_task
 
-    train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
-    test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")
-    dataset = training_clips(train_views, model, args.seed)
-    train_set = dataset
-    if args.clips_per_epoch:
-        chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(args.seed))
-        train_set = Subset(dataset, chosen[: args.clips_per_epoch].tolist())
-    if args.eval_sequences:
-        test_views = test_views[: args.eval_sequences]
-    sampler = DistributedSampler(train_set, world, rank, seed=args.seed) if world > 1 else None
-    generator = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        drop_last=len(train_set) > args.batch_size, generator=generator)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)
-
-    start_epoch, best, history = 0, float("inf"), []
-    if args.resume:
-        if not (out / "last" / STATE).is_file():
-            raise FileNotFoundError(f"--resume: no {out / 'last' / STATE}; train without --resume first")
-        resumed, _ = load_checkpoint(out / "last")
-        model.load_state_dict(resumed.state_dict())
-        state = torch.load(out / "last" / STATE, map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, best, history = state["epoch"] + 1, state["best_mpjpe_mm"], state["history"]
-        torch.set_rng_state(state["torch_rng"])
-    model.to(device)
-    net = DistributedDataParallel(model) if world > 1 else model
-    data_info = {"source": args.data, "root": args.data_root, "seed": args.seed,
-                 "train_sequences": len(train_views), "train_frames": sum(len(v) for v in train_views),
-                 "test_sequences": len(test_views), "clips_per_epoch": len(train_set)}
-    if rank == 0:
-        log.info("%s: %d parameters; %s", args.model, sum(p.numel() for p in model.parameters()), data_info)
-
-    for epoch in range(start_epoch, args.epochs):
-        dataset.set_epoch(epoch)
-        generator.manual_seed(args.seed + epoch)  # shuffle order depends on the epoch only: --resume is exact
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        started = time.perf_counter()
-        stats = train_one_epoch(net, loader, optimizer, device, amp=args.amp == "bf16",
-                                desc=f"epoch {epoch + 1}/{args.epochs}", progress=not args.no_progress and rank == 0)
-        scheduler.step()
-        if rank != 0:
-            continue
-        metrics = evaluate_model(model, test_views, device=device)
-        seconds = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "train_loss": stats["loss"], "seconds": round(seconds, 1),
-                  "clips_per_s": round(stats["clips"] * world / seconds, 1), **metrics}
-        history.append(record)
-        print(json.dumps(record), flush=True)
-        meta = {"data": data_info, "metrics": record, "training": vars(args) | {"world_size": world}}
-        if metrics["mpjpe_mm"] < best:
-            best = metrics["mpjpe_mm"]
-            save_checkpoint(model, out / "best", **meta)
-        save_checkpoint(model, out / "last", **meta)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch,
-                    "best_mpjpe_mm": best, "history": history, "torch_rng": torch.get_rng_state()},
-                   out / "last" / STATE)
-    if world > 1:
-        dist.barrier()
-    return {"model": model, "best_mpjpe_mm": best, "history": history}
+        task = depth_task(args, model)
+    else:
+        task = pose_task(args, model)
+    return fit(args, model, task, device, rank, world)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,14 +97,13 @@ def read_state_dict(source: str | Path | Mapping) -> dict[str, torch.Tensor]:
 
 
 def to_our_names(model: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename official keys to this model's names; keys already in our names pass through."""
+    """Rename official keys to this model's names; keys already in our names pass through, and so do
+    all keys of models without an official counterpart (e.g. our AiT networks)."""
     family = next((cls for cls in OFFICIAL_RENAMES if isinstance(model, cls)), None)
-    if family is None:
-        raise TypeError(f"no official key mapping for {type(model).__name__}")
     renamed = {}
     for key, value in state.items():
         key = key.removeprefix("module.")
-        for pattern, replacement in OFFICIAL_RENAMES[family]:
+        for pattern, replacement in OFFICIAL_RENAMES.get(family, ()):
             key = re.sub(pattern, replacement, key)
         renamed[key] = value
     return renamed

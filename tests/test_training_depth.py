@@ -1,0 +1,52 @@
+"""AiT depth training through `python -m training.train`: stage 1 (tokenizer), stage 2 (solver), resume."""
+import pytest
+import torch
+
+from edgetokens.checkpoint import load_checkpoint, read_checkpoint_info
+from training import train
+
+torch.set_num_threads(1)
+QUICK = ["--set", "image_size=64", "--data", "scenes", "--clips-per-epoch", "8", "--eval-sequences", "2",
+         "--batch-size", "4", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ait") / "vq"
+    assert train.main(["--model", "ait-depth-vqvae", *QUICK, "--epochs", "2", "--lr", "3e-4", "--out", str(out)]) == 0
+    return out
+
+
+def test_stage1_trains_the_tokenizer_with_mask_augmentation(tokenizer, capsys):
+    info = read_checkpoint_info(tokenizer / "last")
+    assert info["arch"] == "ait-depth-vqvae" and info["data"]["mask_ratio"] == 0.5
+    assert info["metrics"]["epoch"] == 2 and info["metrics"]["images"] == 2
+    assert {"rmse", "abs_rel", "d1", "silog", "codes_used"} <= set(info["metrics"])
+    history = torch.load(tokenizer / "last" / "training_state.pt", weights_only=True)["history"]
+    assert [r["epoch"] for r in history] == [1, 2] and history[-1]["images_per_s"] > 0
+
+
+def test_stage2_trains_the_solver_against_the_frozen_tokenizer_and_resumes(tokenizer, tmp_path, capsys):
+    args = ["--model", "ait-depth", *QUICK, "--tokenizer", str(tokenizer / "last"), "--lr", "2e-4",
+            "--out", str(tmp_path / "solver")]
+    assert train.main([*args, "--epochs", "1"]) == 0
+    solver, info = load_checkpoint(tmp_path / "solver" / "last")
+    frozen, _ = load_checkpoint(tokenizer / "last")
+    for name, value in frozen.state_dict().items():  # the tokenizer never changes in stage 2
+        assert torch.equal(solver.vqvae.state_dict()[name], value), name
+    assert info["data"]["tokenizer"].endswith("last") and info["metrics"]["rmse"] > 0
+    assert train.main([*args, "--epochs", "2", "--resume"]) == 0
+    resumed, info = load_checkpoint(tmp_path / "solver" / "last")
+    assert info["metrics"]["epoch"] == 2
+    assert not torch.equal(next(resumed.backbone.parameters()), next(solver.backbone.parameters()))
+
+
+def test_stage2_errors(tokenizer, tmp_path, capsys):
+    out = ["--out", str(tmp_path / "x"), "--epochs", "1"]
+    assert train.main(["--model", "ait-depth", *QUICK, *out]) == 2
+    assert "needs --tokenizer" in capsys.readouterr().err
+    assert train.main(["--model", "ait-depth", *QUICK, "--set", "vq_code_dim=64", "--tokenizer",
+                       str(tokenizer / "last"), *out]) == 2
+    assert "train a matching ait-depth-vqvae" in capsys.readouterr().err
+    assert train.main(["--model", "ait-depth-vqvae", *QUICK, "--data", "kinect", *out]) == 2
+    assert "unknown depth data 'kinect'" in capsys.readouterr().err

@@ -1,0 +1,175 @@
+"""AiT depth training, both stages, on the shared epoch loop (`training.loop`).
+
+    # stage 1: the depth tokenizer (VQ-VAE), with mask augmentation
+    python -m training.train --model ait-depth-vqvae --data scenes --epochs 10 --batch-size 16 \
+        --lr 3e-4 --out runs/ait-depth-vqvae
+    # stage 2: the task-solver against the frozen tokenizer (soft-token auxiliary loss)
+    python -m training.train --model ait-depth --tokenizer runs/ait-depth-vqvae/best --data scenes \
+        --epochs 10 --batch-size 16 --lr 2e-4 --out runs/ait-depth
+
+Data: `scenes` (our renderer, `training.data.scenes`; train scenes are seeds seed..seed+N-1 with
+N = --clips-per-epoch or 2000, test scenes start at seed + 1,000,000), `nyu:PATH` (the labeled
+NYUv2 .mat with splits.mat beside it) or `list:TRAIN.txt,TEST.txt` (BTS-style RGB/depth PNG lists).
+Scores are on the sensor depth's valid pixels (holes excluded), per image then averaged
+(`edgetokens.vision.depth`); no Eigen crop on 256-pixel training frames.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from edgetokens.checkpoint import load_checkpoint
+from edgetokens.vision.depth import average_metrics, depth_metrics
+from training.ait_losses import ait_depth_loss, mask_patches, mse_ignore_zero
+from training.loop import TrainingTask
+
+log = logging.getLogger("training.depth")
+
+TEST_SEED_OFFSET = 1_000_000  # test scenes never overlap training scenes
+DEFAULT_TRAIN_SCENES = 2000
+DEFAULT_TEST_SCENES = 100
+
+
+def depth_sources(data: str, size: int, seed: int, train_count: int, test_count: int) -> tuple[Dataset, Dataset]:
+    """(train, test) datasets yielding `image` (3, S, S) normalised and `depth` (1, S, S) metres, 0 = hole."""
+    if data in ("scenes", "mix"):  # "mix" is the pose default; depth has one synthetic source
+        from training.data.scenes import SceneDataset
+
+        return (SceneDataset(train_count, seed=seed, size=size, train=True),
+                SceneDataset(test_count, seed=seed + TEST_SEED_OFFSET, size=size))
+    from training.data.nyu import DepthDataset, DepthDatasetConfig, DepthListFile, NYULabeledMat
+
+    kind, _, path = data.partition(":")
+    if kind == "nyu" and path:
+        sources = NYULabeledMat(path, split="train"), NYULabeledMat(path, split="test")
+    elif kind == "list" and "," in path:
+        train_list, test_list = path.split(",", 1)
+        sources = DepthListFile(train_list), DepthListFile(test_list)
+    else:
+        raise ValueError(f"unknown depth data {data!r}; use scenes, nyu:PATH.mat or list:TRAIN.txt,TEST.txt")
+    train_set = NormalisedDepth(DepthDataset(sources[0], DepthDatasetConfig(size=size, random_crop=True,
+                                                                             hflip=True, seed=seed)))
+    test_set = NormalisedDepth(DepthDataset(sources[1], DepthDatasetConfig(size=size)))
+    return train_set, test_set
+
+
+class NormalisedDepth(Dataset):
+    """Adapts `training.data.nyu.DepthDataset` items (uint8 RGB, (H, W) depth) to the scene layout."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        from edgetokens.vision.image import normalize_image
+
+        item = self.dataset[index]
+        rgb = np.asarray(item["image"]).transpose(1, 2, 0)
+        return {"image": torch.from_numpy(normalize_image(rgb)), "depth": torch.as_tensor(item["depth"])[None]}
+
+
+def score_depth(predict, test_set: Dataset, key: str = "image", batch_size: int = 8) -> dict[str, float]:
+    """Per-image depth metrics of `predict(batch[key]) -> (B, 1, S, S)` on the valid pixels, averaged."""
+    per_image = []
+    loader = torch.utils.data.DataLoader(test_set, batch_size=batch_size)
+    with torch.inference_mode():
+        for batch in loader:
+            pred = predict(batch[key]).float().numpy()[:, 0]
+            for i, gt in enumerate(batch["depth"].numpy()[:, 0]):
+                if (gt > 0).any():
+                    per_image.append(depth_metrics(pred[i], gt, eigen_crop=False))
+    return {**average_metrics(per_image), "images": len(per_image)}
+
+
+def tokenizer_step(ratio: float, patch: int):
+    def step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
+        depth = batch["depth"].to(device)
+        masked = mask_patches(depth, ratio, patch) if ratio > 0 else depth
+        recon, commit, _ = net(masked)
+        parts = {"mse": mse_ignore_zero(recon, depth), "commit": commit}
+        parts["loss"] = parts["mse"] + parts["commit"]
+        return parts
+
+    return step
+
+
+def solver_step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
+    image, depth = batch["image"].to(device), batch["depth"].to(device)
+    ids = net.tokenize(depth)  # targets from the frozen tokenizer (holes included, as the official code)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = net.logits(image, ids)
+    logits = logits.float()
+    return ait_depth_loss(logits, ids, net.decode(logits, soft=True), depth)
+
+
+def evaluate_tokenizer(model: nn.Module, test_set: Dataset) -> dict[str, float]:
+    """Reconstruction of the test depth (holes in the input, as stage 2 tokenizes it) and code usage."""
+    was_training = model.training
+    model.eval()
+    used: set[int] = set()
+
+    def reconstruct(depth: torch.Tensor) -> torch.Tensor:
+        recon, _, ids = model(depth)
+        used.update(ids.unique().tolist())
+        return recon
+
+    metrics = score_depth(reconstruct, test_set, key="depth")
+    model.train(was_training)
+    return {**metrics, "codes_used": len(used)}
+
+
+def evaluate_solver(model: nn.Module, test_set: Dataset) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    if model.config.parallel:
+        metrics = score_depth(model, test_set)
+    else:
+        metrics = score_depth(lambda images: model.decode(model.generate_ar(images)[0]), test_set)
+    model.train(was_training)
+    return metrics
+
+
+def load_tokenizer(model: nn.Module, path: str) -> None:
+    """Copy a trained stage-1 checkpoint into `model.vqvae` and freeze it; configs must agree."""
+    tokenizer, _ = load_checkpoint(path)
+    if asdict(tokenizer.config) != asdict(model.config.vqvae):
+        raise ValueError(f"tokenizer {path} has config {asdict(tokenizer.config)}, but {model.arch} needs "
+                         f"{asdict(model.config.vqvae)}; train a matching ait-depth-vqvae or pass --set vq_...")
+    model.vqvae.load_state_dict(tokenizer.state_dict())
+    model.freeze_tokenizer()
+
+
+def depth_task(args: argparse.Namespace, model: nn.Module) -> TrainingTask:
+    """Stage 1 for `ait-depth-vqvae`, stage 2 for the `ait-depth*` solvers."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("multi-process training of the AiT depth models is not supported yet; run one process")
+    size = model.config.image_size
+    train_set, test_set = depth_sources(args.data, size, args.seed, args.clips_per_epoch or DEFAULT_TRAIN_SCENES,
+                                        args.eval_sequences or DEFAULT_TEST_SCENES)
+    info = {"source": args.data, "seed": args.seed, "train_images": len(train_set), "test_images": len(test_set),
+            "image_size": size}
+    if model.arch == "ait-depth-vqvae":
+        info |= {"mask_ratio": args.mask_ratio, "mask_patch": 16}
+        return TrainingTask(train_set, tokenizer_step(args.mask_ratio, 16),
+                            lambda m: evaluate_tokenizer(m, test_set), "rmse", info, unit="image")
+    if not args.tokenizer:
+        raise ValueError(f"{model.arch} (stage 2) needs --tokenizer DIR: a trained ait-depth-vqvae checkpoint "
+                         "(python -m training.train --model ait-depth-vqvae ...)")
+    if not args.resume:
+        load_tokenizer(model, args.tokenizer)
+    else:
+        model.freeze_tokenizer()  # --resume restores the whole model, tokenizer included
+    info["tokenizer"] = str(args.tokenizer)
+    return TrainingTask(train_set, solver_step, lambda m: evaluate_solver(m, test_set), "rmse", info, unit="image")
