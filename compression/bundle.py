@@ -24,7 +24,7 @@ from edgetokens.clitools import run_cli
 from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
 from runtimes.manifest import MANIFEST, Manifest, TensorSpec, sha256_file
 
-from .export import ExportWrapper, export_int8, export_onnx, export_openvino
+from .export import ExportWrapper, export_int8, export_onnx, export_openvino, model_task
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,33 @@ def pose_preprocessing(model: nn.Module) -> dict[str, Any]:
     }
 
 
+def depth_preprocessing(model: nn.Module) -> dict[str, Any]:
+    from edgetokens.vision.image import IMAGENET_MEAN, IMAGENET_STD
+
+    size = model.config.image_size
+    return {
+        "input": f"RGB resized to {size}x{size} (bilinear, aspect not kept), (rgb / 255 - mean) / std",
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "image_size": size,
+        "output": "metric depth in metres at the model size; resized back to the input image (bilinear)",
+    }
+
+
+def preprocessing_of(model: nn.Module) -> dict[str, Any]:
+    return depth_preprocessing(model) if model_task(model) == "depth" else pose_preprocessing(model)
+
+
 def tensor_specs(model: nn.Module, batch: int, dynamic_batch: bool) -> tuple[list[TensorSpec], list[TensorSpec]]:
     wrapper = ExportWrapper(model)
     names_in, names_out = wrapper.names()
     b = -1 if dynamic_batch else batch
     c = model.config
-    shapes = {"keypoints": [b, *model.input_shape], "poses_3d": [b, c.frames, c.joints, 3],
-              "keep_index": [b, c.token_num or c.frames]}
+    if wrapper.task == "depth":
+        shapes = {"image": [b, *model.input_shape], "depth": [b, 1, c.image_size, c.image_size]}
+    else:
+        shapes = {"keypoints": [b, *model.input_shape], "poses_3d": [b, c.frames, c.joints, 3],
+                  "keep_index": [b, c.token_num or c.frames]}
     dtype = {"keep_index": "int64"}
     return ([TensorSpec(n, shapes[n], dtype.get(n, "float32")) for n in names_in],
             [TensorSpec(n, shapes[n], dtype.get(n, "float32")) for n in names_out])
@@ -121,9 +141,9 @@ def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] 
 
             accuracy = score_artifacts(tmp, artifacts, accuracy_views, model.config)
         inputs, outputs = tensor_specs(model, batch, dynamic_batch)
-        manifest = Manifest(task="pose3d", arch=model.arch, config=asdict(model.config), inputs=inputs,
+        manifest = Manifest(task=model_task(model), arch=model.arch, config=asdict(model.config), inputs=inputs,
                             outputs=outputs, artifacts=artifacts, files={}, accuracy=accuracy,
-                            preprocessing=pose_preprocessing(model), tools=tool_versions(), source=source or {})
+                            preprocessing=preprocessing_of(model), tools=tool_versions(), source=source or {})
         return finish_bundle(tmp, out, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,11 +1,13 @@
-"""Export of the pose lifters to ONNX and OpenVINO IR with static shapes (NPU-ready by default).
+"""Export of the models to ONNX and OpenVINO IR with static shapes (NPU-ready by default).
 
-Graph interface (recorded in bundle manifests):
+Graph interface (recorded in bundle manifests). Pose lifters (task "pose3d"):
 - input  ``keypoints``  (B, F, J, C) float32, normalised 2D (+ confidence for MotionBERT)
 - input  ``keep_index`` (B, token_num) int64, ascending, only with ``external_selection=True`` (HoT):
   the kept frames come from outside the graph, for devices whose compilers lack TopK
 - output ``poses_3d``   (B, F, J, 3) float32, root-relative metres
 - output ``keep_index`` (B, token_num) int64, HoT models with in-graph selection
+AiT depth (task "depth"): input ``image`` (B, 3, S, S) float32 normalised RGB
+(`edgetokens.vision.image`); output ``depth`` (B, 1, S, S) float32 metres (AiT-P, soft tokens).
 """
 from __future__ import annotations
 
@@ -20,13 +22,19 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 
 
+def model_task(model: nn.Module) -> str:
+    """"pose3d" for the lifters, "depth" for AiT depth (its class attribute `task`)."""
+    return getattr(model, "task", "pose3d")
+
+
 class ExportWrapper(nn.Module):
-    """Fixes the forward signature of a pose lifter for tracing."""
+    """Fixes the forward signature of a model for tracing."""
 
     def __init__(self, model: nn.Module, external_selection: bool = False):
         super().__init__()
         self.model = model
-        self.hourglass = bool(model.config.hourglass)
+        self.task = model_task(model)
+        self.hourglass = self.task == "pose3d" and bool(model.config.hourglass)
         self.external_selection = external_selection and self.hourglass
 
     def forward(self, keypoints: torch.Tensor, keep_index: torch.Tensor | None = None):
@@ -37,6 +45,8 @@ class ExportWrapper(nn.Module):
         return self.model(keypoints)
 
     def names(self) -> tuple[list[str], list[str]]:
+        if self.task == "depth":
+            return ["image"], ["depth"]
         inputs = ["keypoints"] + (["keep_index"] if self.external_selection else [])
         outputs = ["poses_3d"] + (["keep_index"] if self.hourglass and not self.external_selection else [])
         return inputs, outputs

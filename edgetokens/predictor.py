@@ -35,7 +35,7 @@ from runtimes import BundleError, ModelSource, Session, open_session
 from .keypoints import prepare_keypoints
 from .pose.lifting import lift_sequence
 from .pose.skeleton import H36M_NUM_JOINTS
-from .resolve import ModelInfo, check_pose_bundle, resolve_model
+from .resolve import ModelInfo, check_bundle_task, resolve_model, task_of
 from .stream import PoseStream
 
 
@@ -57,7 +57,9 @@ class PoseResult:
 
 
 class Predictor:
-    """A 2D-to-3D pose lifter on one device. `predict` is safe to call from several threads.
+    """A model on one device. `Predictor(model)` builds the predictor for the model's task: a
+    `PosePredictor` for the pose lifters, a `edgetokens.depth.DepthPredictor` for AiT depth.
+    `predict` is safe to call from several threads.
 
     Args:
         model: zoo name ("hot-mixste"), architecture name with `weights=`, or a bundle / .onnx / .xml path.
@@ -71,6 +73,17 @@ class Predictor:
         cache_dir: cache root (default `$EDGETOKENS_CACHE` or ~/.cache/edgetokens).
     """
 
+    task = "pose3d"
+
+    def __new__(cls, model: str | Path = "hot-mixste", *args, **kwargs):
+        if cls is Predictor:  # dispatch on the model's task
+            cls = PosePredictor
+            if task_of(model, kwargs.get("weights")) == "depth":
+                from .depth import DepthPredictor
+
+                cls = DepthPredictor
+        return super().__new__(cls)
+
     def __init__(self, model: str | Path = "hot-mixste", device: str = "cpu", precision: str = "fp32",
                  backend: str | None = None, weights: str | Path | None = None, fallback: str | None = None,
                  threads: int | None = None, cache_dir: str | Path | None = None):
@@ -79,16 +92,15 @@ class Predictor:
         self.info, torch_model = resolve_model(model, weights, cache_dir, precision=precision,
                                                need_torch=str(device).startswith("torch") or backend == "torch")
         source = ModelSource.open(self.info.bundle, torch_model)
-        check_pose_bundle(source)
+        check_bundle_task(source, self.task)
         self.manifest = source.manifest  # None for a bare .onnx / .xml
         self.session: Session = open_session(source, device, precision, backend, threads, fallback, cache_dir)
         self.first_inference_ms = self.session.warmup(1)
-        spec = self.session.inputs[0]
-        if spec.shape[2] != H36M_NUM_JOINTS or spec.shape[3] not in (2, 3):
-            raise BundleError(f"{self.info.bundle} takes input {spec.shape}; the pose Predictor needs "
-                              f"(B, F, {H36M_NUM_JOINTS}, 2|3)")
-        self.frames = spec.shape[1]
-        self.in_channels = spec.shape[3]
+        self._check_inputs(self.session.inputs[0])
+
+    def _check_inputs(self, spec) -> None:
+        """Read the graph's input spec; raise BundleError when it is not this task's input."""
+        raise NotImplementedError
 
     @property
     def device(self) -> str:
@@ -101,10 +113,24 @@ class Predictor:
         return self.session.load_ms
 
     def __repr__(self) -> str:
-        return (f"Predictor({self.info.name!r}, device={self.device!r}, precision={self.precision!r}, "
-                f"frames={self.frames}, execution_devices={self.session.execution_devices})")
+        return (f"{type(self).__name__}({self.info.name!r}, device={self.device!r}, precision={self.precision!r}, "
+                f"execution_devices={self.session.execution_devices})")
 
-    # --- core -----------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.session.close()
+
+
+class PosePredictor(Predictor):
+    """A 2D-to-3D pose lifter on one device (see `Predictor` for the arguments)."""
+
+    task = "pose3d"
+
+    def _check_inputs(self, spec) -> None:
+        if len(spec.shape) != 4 or spec.shape[2] != H36M_NUM_JOINTS or spec.shape[3] not in (2, 3):
+            raise BundleError(f"{self.info.bundle} takes input {spec.shape}; the pose Predictor needs "
+                              f"(B, F, {H36M_NUM_JOINTS}, 2|3)")
+        self.frames = spec.shape[1]
+        self.in_channels = spec.shape[3]
 
     def run_clips(self, clips: np.ndarray) -> np.ndarray:
         """Normalised clips (N, F, 17, C) -> root-relative poses (N, F, 17, 3), through the graph's batch."""
@@ -136,8 +162,5 @@ class Predictor:
         `stride` frames and returns poses `stride - 1` frames late: see `PoseStream`."""
         return PoseStream(self, image_size, layout, flip, stride)
 
-    def close(self) -> None:
-        self.session.close()
 
-
-__all__ = ["Predictor", "PoseResult", "PoseStream", "ModelInfo"]
+__all__ = ["Predictor", "PosePredictor", "PoseResult", "PoseStream", "ModelInfo"]

@@ -170,13 +170,42 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
     return info, model
 
 
-def check_pose_bundle(source: ModelSource) -> None:
+TASK_PREDICTORS = {"pose3d": "PosePredictor (2D keypoints -> 3D poses)", "depth": "DepthPredictor (image -> depth)"}
+
+
+def arch_task(name: str) -> str:
+    """The task of a registered architecture: its model class's `task` ("pose3d" unless it says otherwise)."""
+    from .models import get_architecture
+
+    return getattr(get_architecture(name).model_class, "task", "pose3d")
+
+
+def task_of(model: str | Path, weights: str | Path | None = None) -> str:
+    """The task a model source is for, without loading it: bundle manifest, checkpoint config or name.
+    Bare .onnx / .xml files count as pose lifters."""
+    from .checkpoint import CONFIG, read_checkpoint_info
+    from .models import list_models
+
+    path = Path(model)
+    if path.is_dir() and (path / "manifest.json").is_file():
+        try:
+            return json.loads((path / "manifest.json").read_text()).get("task", "pose3d")
+        except json.JSONDecodeError:
+            return "pose3d"  # opening the bundle reports the broken manifest properly
+    if path.is_dir() and (path / CONFIG).is_file():
+        return arch_task(read_checkpoint_info(path)["arch"])
+    if not path.exists() and str(model) in list_models():
+        return arch_task(str(model))
+    return "pose3d"
+
+
+def check_bundle_task(source: ModelSource, task: str) -> None:
     manifest = source.manifest
     if manifest is None:
         return
-    if manifest.task != "pose3d":
-        raise BundleError(f"{source.path} is a {manifest.task!r} bundle ({manifest.arch}); Predictor lifts "
-                          "2D poses to 3D and needs a 'pose3d' bundle, e.g. one from compression.bundle")
+    if manifest.task != task:
+        raise BundleError(f"{source.path} is a {manifest.task!r} bundle ({manifest.arch}); "
+                          f"{TASK_PREDICTORS.get(task, task)} needs a {task!r} bundle")
     skeleton = manifest.preprocessing.get("skeleton", "h36m-17")
-    if skeleton != "h36m-17":
+    if task == "pose3d" and skeleton != "h36m-17":
         raise BundleError(f"{source.path} expects skeleton {skeleton!r}; Predictor feeds 'h36m-17'")

@@ -11,6 +11,7 @@ import torch
 
 import edgetokens
 from edgetokens import Predictor
+from edgetokens.predictor import PosePredictor
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.normalize import normalize_screen_coordinates
 from edgetokens.pose.skeleton import coco_to_h36m
@@ -138,8 +139,10 @@ def test_bundle_problems(predictor, checkpoint, cache, tmp_path):
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["task"] = "depth"
     (other / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="'depth' bundle.*needs a 'pose3d' bundle"):
-        Predictor(other, cache_dir=cache)
+    with pytest.raises(BundleError, match="'depth' bundle.*PosePredictor .* needs a 'pose3d' bundle"):
+        PosePredictor(other, cache_dir=cache)
+    with pytest.raises(BundleError, match=r"takes input \[1, 81, 17, 2\]; the depth Predictor needs"):
+        Predictor(other, cache_dir=cache)  # dispatched on the manifest's task; the graph is a lifter's
     with pytest.raises(DeviceUnavailableError, match="fallback='cpu'"):
         Predictor(predictor.info.bundle, device="npu", cache_dir=cache)
     with pytest.warns(RuntimeWarning, match="Falling back"):

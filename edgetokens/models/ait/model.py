@@ -20,6 +20,7 @@ class AiTDepth(nn.Module):
     """RGB (B, 3, S, S), normalised by the caller -> metric depth (B, 1, S, S), S = config.image_size."""
 
     arch: str = "ait-depth"
+    task: str = "depth"  # bundles, exports and the Predictor dispatch on it (pose lifters: "pose3d")
 
     def __init__(self, config: AiTDepthConfig):
         super().__init__()

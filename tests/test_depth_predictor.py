@@ -1,0 +1,77 @@
+"""`Predictor("ait-depth", ...)`: images in, metric depth at the input size out, on every CPU backend."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from edgetokens import Predictor, create_model
+from edgetokens.checkpoint import save_checkpoint
+from edgetokens.depth import DepthPredictor
+from edgetokens.predictor import PosePredictor
+from runtimes.manifest import read_manifest
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("ait-depth", image_size=64)
+    model.vqvae.decoder[-1].bias.data.fill_(2.5)  # a random tokenizer would decode to ~0 m, clipped at 1 mm
+    path = tmp_path_factory.mktemp("ait") / "ck"
+    save_checkpoint(model, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    return cv2.GaussianBlur(rng.uniform(0, 255, (120, 160, 3)).astype(np.uint8), (9, 9), 3)
+
+
+def test_every_backend_gives_the_same_depth_at_the_input_size(checkpoint, image, tmp_path):
+    depths = {}
+    for device in ("openvino:CPU", "onnxruntime:cpu", "torch:cpu"):
+        predictor = Predictor(checkpoint, device=device, cache_dir=tmp_path)
+        assert isinstance(predictor, DepthPredictor) and predictor.image_size == 64
+        result = predictor.predict(image)
+        assert result.depth.shape == (120, 160) and result.depth.dtype == np.float32
+        assert result.device == device and result.timings_ms["total"] > 0
+        depths[device] = result.depth
+    assert depths["torch:cpu"].min() > 0.5 and depths["torch:cpu"].std() > 0
+    for device, depth in depths.items():
+        assert np.abs(depth - depths["torch:cpu"]).max() < 1e-3, device
+    manifest = read_manifest(predictor.info.bundle)
+    assert manifest.task == "depth" and manifest.inputs[0].shape == [1, 3, 64, 64]
+    colour = result.colorize()
+    assert colour.shape == (120, 160, 3) and colour.dtype == np.uint8
+
+
+def test_image_forms_and_errors(checkpoint, image, tmp_path):
+    predictor = Predictor(checkpoint, device="onnxruntime:cpu", cache_dir=tmp_path)
+    reference = predictor.predict(image).depth
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), image)
+    assert np.allclose(predictor.predict(path).depth, reference, atol=1e-5)
+    assert np.allclose(predictor.predict(image[..., ::-1].copy(), channels="rgb").depth, reference, atol=1e-5)
+    bgra = np.concatenate([image, np.full(image.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    assert np.allclose(predictor.predict(bgra).depth, reference, atol=1e-5)
+    assert predictor.predict(image[..., 0]).depth.shape == (120, 160)  # grayscale
+    for bad, match in [(image.astype(np.float32), "must be uint8"), (image[:20, :20], "at least 32 pixels"),
+                       (np.zeros((64, 64, 5), np.uint8), "must be"), (np.zeros((0, 0, 3), np.uint8), "at least")]:
+        with pytest.raises(ValueError, match=match):
+            predictor.predict(bad)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        predictor.predict(tmp_path / "missing.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="not an image"):
+        predictor.predict(tmp_path / "notes.png")
+    with pytest.raises(ValueError, match="channels"):
+        predictor.predict(image, channels="bgra")
+
+
+def test_dispatch_by_task(checkpoint, hot_checkpoint, tmp_path):
+    assert isinstance(Predictor(hot_checkpoint, cache_dir=tmp_path), PosePredictor)
+    assert isinstance(Predictor(checkpoint, cache_dir=tmp_path), Predictor)
+    with pytest.raises(ValueError, match="no shipped weights for 'ait-depth'"):
+        Predictor("ait-depth", cache_dir=tmp_path)
