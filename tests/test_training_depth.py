@@ -1,4 +1,6 @@
 """AiT depth training through `python -m training.train`: stage 1 (tokenizer), stage 2 (solver), resume."""
+import json
+
 import pytest
 import torch
 
@@ -50,3 +52,31 @@ def test_stage2_errors(tokenizer, tmp_path, capsys):
     assert "train a matching ait-depth-vqvae" in capsys.readouterr().err
     assert train.main(["--model", "ait-depth-vqvae", *QUICK, "--data", "kinect", *out]) == 2
     assert "unknown depth data 'kinect'" in capsys.readouterr().err
+
+
+def test_evaluate_depth_compares_decodings_and_modes(tmp_path, shared_dir, capsys):
+    from edgetokens import create_model
+    from edgetokens.checkpoint import save_checkpoint
+    from training import evaluate_depth
+
+    paths = []
+    for name in ("ait-depth", "ait-depth-ar"):
+        torch.manual_seed(0)
+        model = create_model(name, image_size=64)
+        model.vqvae.decoder[-1].bias.data.fill_(2.5)  # decode to ~2.5 m instead of clipping at 1 mm
+        paths.append(str(save_checkpoint(model, tmp_path / name)))
+    picture = tmp_path / "sample.png"
+    assert evaluate_depth.main([f"--checkpoint={paths[0]}", f"--checkpoint={paths[1]}", "--scenes", "2",
+                                "--repeats", "1", "--threads", "1", "--rgbd-sample",
+                                str(shared_dir / "data" / "rgbd-sample"), "--picture", str(picture),
+                                "--json", str(tmp_path / "rows.json")]) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["mode"], r["decoding"]) for r in rows] == [("AiT-P", "soft"), ("AiT-P", "hard"), ("AR", "soft"),
+                                                          ("AR", "hard")]
+    assert all(r["rmse"] > 0 and r["latency_ms"] > 0 and r["images"] == 2 for r in rows)
+    assert rows[0]["rmse"] != rows[1]["rmse"]  # soft and hard decoding differ
+    assert rows[0]["rgbd_sample_rmse"] > 0 and "rgbd_sample_rmse" not in rows[1]
+    import cv2
+
+    assert cv2.imread(str(picture)).shape == (424, 512 * 4, 3)  # RGB, sensor depth, two predictions
+    assert "| AR | hard |" in capsys.readouterr().out

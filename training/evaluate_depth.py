@@ -1,0 +1,115 @@
+"""Scoring AiT depth checkpoints side by side: soft vs hard token decoding, decode latency, a real frame.
+
+    python -m training.evaluate_depth --checkpoint runs/ait-depth/best --checkpoint runs/ait-depth-ar/best \
+        --data scenes --rgbd-sample ../shared/data/rgbd-sample --picture depth_sample.png
+
+For each checkpoint, on the test split: metrics with soft decoding (probability-weighted codebook
+vectors, the model's default) and with hard decoding (argmax ids), and the eager-torch latency of one
+image (AiT-P: one decoder pass; AR: the KV-cached loop). Comparing checkpoints trained with and
+without mask augmentation, or AiT-P against AR, is comparing rows. `--rgbd-sample` also scores
+each model on a real RGB-D frame's valid pixels and writes the colour maps side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+
+from edgetokens.checkpoint import load_checkpoint
+from edgetokens.clitools import run_cli
+from edgetokens.vision.depth import MIN_DEPTH, colorize_depth, depth_metrics
+from edgetokens.vision.image import normalize_image
+from training.depth import DEFAULT_TEST_SCENES, depth_sources, score_depth
+
+
+def decoder(model: torch.nn.Module, soft: bool):
+    """images -> depth with the model's decoding mode (AiT-P or AR) and soft or hard tokens."""
+    if model.config.parallel:
+        return lambda images: model.decode(model.logits(images), soft=soft).clamp_min(MIN_DEPTH)
+    return lambda images: model.decode(model.generate_ar(images, soft_input=soft)[0], soft=soft).clamp_min(MIN_DEPTH)
+
+
+def latency_ms(predict, image: torch.Tensor, repeats: int) -> float:
+    with torch.inference_mode():
+        predict(image)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            predict(image)
+            times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def real_frame(model: torch.nn.Module, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Predict a whole real frame (resized to the model, back to the frame) and score its valid pixels."""
+    size = model.config.image_size
+    x = torch.from_numpy(normalize_image(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)))[None]
+    with torch.inference_mode():
+        pred = decoder(model, soft=True)(x)[0, 0].numpy()
+    pred = cv2.resize(pred, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return pred, depth_metrics(pred, depth, eigen_crop=False, name="rgbd sample")
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows, pictures = [], []
+    sample = None
+    if args.rgbd_sample:
+        from training.data.nyu import rgbd_sample
+
+        sample = rgbd_sample(args.rgbd_sample)[0]
+    for path in args.checkpoint:
+        model, info = load_checkpoint(path)
+        model.eval()
+        _, test_set = depth_sources(args.data, model.config.image_size, args.seed, 1, args.scenes)
+        image = test_set[0]["image"][None]
+        for soft in (True, False):
+            row = {"checkpoint": path, "mode": "AiT-P" if model.config.parallel else "AR",
+                   "decoding": "soft" if soft else "hard", **score_depth(decoder(model, soft), test_set),
+                   "latency_ms": latency_ms(decoder(model, soft), image, args.repeats)}
+            if sample is not None and soft:
+                pred, metrics = real_frame(model, sample.rgb, sample.depth)
+                row["rgbd_sample_rmse"] = metrics["rmse"]
+                pictures.append(colorize_depth(pred, max_depth=10.0))
+            rows.append(row)
+    print("| checkpoint | mode | decoding | RMSE m | AbsRel | d1 | ms/image | real-frame RMSE m |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        real = f"{r['rgbd_sample_rmse']:.3f}" if "rgbd_sample_rmse" in r else ""
+        print(f"| {r['checkpoint']} | {r['mode']} | {r['decoding']} | {r['rmse']:.3f} | {r['abs_rel']:.3f} "
+              f"| {r['d1']:.3f} | {r['latency_ms']:.1f} | {real} |")
+    if args.picture and sample is not None:
+        truth = colorize_depth(sample.depth, max_depth=10.0)
+        cv2.imwrite(args.picture, np.concatenate([sample.rgb[..., ::-1], truth, *pictures], axis=1))
+        print(f"wrote {args.picture} (RGB, sensor depth, then each checkpoint's prediction)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate_depth", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", action="append", required=True, help="an ait-depth checkpoint (repeatable)")
+    p.add_argument("--data", default="scenes", help="scenes | nyu:PATH | list:TRAIN.txt,TEST.txt")
+    p.add_argument("--scenes", type=int, default=DEFAULT_TEST_SCENES, help="test images")
+    p.add_argument("--seed", type=int, default=1126)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per checkpoint and decoding")
+    p.add_argument("--rgbd-sample", default=None, help="folder with sample_rgb.png / sample_depth.png")
+    p.add_argument("--picture", default=None, help="write RGB | sensor depth | predictions here (PNG)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return run_cli(lambda: run(args), "training.evaluate_depth")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
