@@ -116,6 +116,7 @@ def test_ema_update_moves_codes_toward_their_encodings_only_in_train_mode():
     assert all(torch.equal(before[k], v) for k, v in quantizer.state_dict().items())
 
     quantizer.train()
+    quantizer.initialised.fill_(True)  # the EMA rule itself (the data initialisation is tested below)
     _, _, ids = quantizer(z)
     assert ids.unique().tolist() == [2]
     # One update by hand: EMA of counts (start 1) and sums (start = code), Laplace smoothing, code = sum / count.
@@ -131,6 +132,20 @@ def test_ema_update_moves_codes_toward_their_encodings_only_in_train_mode():
         assert distance < old_distance
         old_distance = distance
     assert distance < 1e-2 * (before["codebook"][2] - target).norm()
+
+
+def test_codebook_starts_from_data_and_dead_codes_restart():
+    torch.manual_seed(0)
+    quantizer = VectorQuantizerEMA(num_codes=8, code_dim=3, decay=0.99).train()
+    z = 10 + torch.randn(2, 3, 4, 4)  # encodings far from the N(0, 1) codes: all would map to one code
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 3)
+    _, _, ids = quantizer(z)
+    assert bool(quantizer.initialised) and len(ids.unique()) > 1
+    nearest_encoding = torch.cdist(quantizer.ema_sum / quantizer.ema_count[:, None], flat).min(1).values
+    assert quantizer.codebook.sub(10).abs().max() < 6 and nearest_encoding.max() < 5
+    quantizer.codebook[0], quantizer.ema_sum[0], quantizer.ema_count[0] = 1000.0, 10.0, 0.01  # long unused
+    quantizer(z)
+    assert quantizer.ema_count[0] == 1.0 and torch.cdist(quantizer.codebook[:1], flat).min() < 1e-6
 
 
 def test_straight_through_gradient_reaches_the_encoder():

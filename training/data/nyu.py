@@ -17,15 +17,7 @@ Every source gives :class:`RGBDSample` items: ``rgb`` uint8 (H, W, 3) in **RGB**
 - :class:`RGBDFrames`: explicit (rgb, depth) file pairs, e.g. the real frame in
   ``shared/data/rgbd-sample`` (:func:`rgbd_sample`).
 
-16-bit depth PNG encodings (:func:`decode_depth`, 0 always stays invalid, and the uint16 ceiling
-65535 marks a clipped reading, also invalid):
-
-- ``"mm"``: millimetres (NYU sync_depth PNGs, most sensors' raw output): value / 1000.
-- ``"sunrgbd"``: the SUN RGB-D toolbox encoding, millimetres rotated left by 3 bits; decoded as the
-  toolbox does, ``(v >> 3) | (v << 13)`` (16-bit), / 1000.
-- ``"mm8"``: millimetres x 8 (SUN RGB-D's scale for depths < 8.192 m, where the rotation is a plain
-  x8) stored from *float* millimetres, so the low 3 bits carry fractions and must not be rotated into
-  the high bits: value / 8000. The rgbd-sample frame is in this encoding; see :data:`RGBD_SAMPLE_ENCODING`.
+16-bit depth PNG encodings (``mm``, ``mm8``, ``sunrgbd``): :mod:`edgetokens.vision.depth_io`.
 
 :class:`DepthDataset` wraps any source for torch (optional square resize/crop, see its docstring).
 """
@@ -44,19 +36,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edgetokens.vision.depth_io import (  # noqa: F401 (re-exported)
+    DEPTH_ENCODINGS,
+    RGBD_SAMPLE_ENCODING,
+    UINT16_CEILING,
+    decode_depth,
+    read_depth_png,
+)
+
 log = logging.getLogger(__name__)
-
-DEPTH_ENCODINGS: tuple[str, ...] = ("mm", "mm8", "sunrgbd")
-UINT16_CEILING = 65535
-
-# shared/data/rgbd-sample (ESANet's samples/sample_depth.png, a Kinect v2 frame, 512x424, colour registered to
-# depth): the raw values are millimetres x 8. Evidence: as plain millimetres the median would be 24.5 m; the
-# SUN RGB-D bit rotation gives a median of 35 m, and the low 3 bits are uniformly distributed (a true rotated
-# file has them 0 below 8.19 m), so the values came from float depth, x8. Decoded as /8000 the room measures
-# like a room: back wall 2.9 m from the camera, sofa seat 0.40 m and coffee table 0.52 m above the fitted
-# floor plane, light switch at 1.1 m and socket at 0.35 m (German norm 1.05 m / 0.30 m); /10000 (ESANet's
-# "depth_scale 0.1" for its NYUv2 model) would put the sofa seat at 0.32 m.
-RGBD_SAMPLE_ENCODING = "mm8"
 
 NYU_LABELED_SPLIT_SIZES = {"train": 795, "test": 654}
 
@@ -82,38 +70,6 @@ class DepthSource(Protocol):
 
 
 # --- files -----------------------------------------------------------------------------------------
-def decode_depth(raw: np.ndarray, encoding: str = "mm", source: str = "depth") -> np.ndarray:
-    """uint16 depth image -> float32 metres (0 and 65535 -> 0 = invalid). See the module docstring."""
-    if encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f"{source}: unknown depth encoding {encoding!r}; choose one of {DEPTH_ENCODINGS}")
-    if raw.dtype != np.uint16:
-        raise ValueError(f"{source}: depth must be 16-bit (uint16); got {raw.dtype}. "
-                         "An 8-bit PNG is a visualisation, not a depth map")
-    invalid = (raw == 0) | (raw == UINT16_CEILING)
-    if encoding == "mm":
-        metres = raw.astype(np.float32) / 1000.0
-    elif encoding == "mm8":
-        metres = raw.astype(np.float32) / 8000.0
-    else:
-        rotated = (raw >> 3) | (raw << 13)  # uint16 arithmetic wraps, as the toolbox's bitshift on uint16
-        metres = rotated.astype(np.float32) / 1000.0
-    metres[invalid] = 0.0
-    return metres
-
-
-def read_depth_png(path: str | os.PathLike, encoding: str = "mm") -> np.ndarray:
-    """Read a single-channel 16-bit depth image -> float32 metres, 0 = invalid."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"depth image not found: {path}")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise ValueError(f"{path}: OpenCV cannot decode this depth image (corrupt or not an image)")
-    if raw.ndim != 2:
-        raise ValueError(f"{path}: depth must be single-channel; got shape {raw.shape}")
-    return decode_depth(raw, encoding, source=str(path))
-
-
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read a colour image -> uint8 (H, W, 3) in RGB order (grey is replicated, alpha dropped)."""
     path = Path(path)

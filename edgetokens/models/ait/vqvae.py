@@ -15,13 +15,22 @@ from torch import nn
 from .config import VQVAEConfig
 
 
+DEAD_COUNT = 0.03  # moving count of a code unused for ~350 steps at decay 0.99
+
+
 class VectorQuantizerEMA(nn.Module):
     """Nearest-code (L2) quantizer whose codebook follows an exponential moving average of its assignments.
 
-    Codes start from N(0, 1). Each training-mode call moves the per-code counts and sums by `decay`, applies
-    Laplace smoothing (`eps`) to the counts and sets code = sum / count; eval mode never changes the
-    codebook, and there is no dead-code restart. The gradient reaches the encoder through the
-    straight-through estimator and the commitment loss `commitment * ||z - sg(q)||^2`.
+    Each training-mode call moves the per-code counts and sums by `decay`, applies Laplace smoothing
+    (`eps`) to the counts and sets code = sum / count; eval mode never changes the codebook. The gradient
+    reaches the encoder through the straight-through estimator and the commitment loss
+    `commitment * ||z - sg(q)||^2`.
+
+    Two deliberate departures from the official code, which starts from N(0, 1) codes and never restarts
+    codes: (1) the first training call sets the codebook to random encodings of its batch, and (2) a code
+    whose moving count falls below `DEAD_COUNT` (unused for a few hundred steps) is restarted at a random
+    encoding of the current batch. Our small edge tokenizer collapsed without them: 2 of 128 codes in use
+    after one epoch on our scenes (encoder outputs start near 0, far from N(0, 1) codes).
 
     One deliberate difference from the official code: the moving averages start as if every code had been
     assigned once to itself (count 1, sum = code). The official code starts the counts at 0 and the sums at
@@ -39,6 +48,7 @@ class VectorQuantizerEMA(nn.Module):
         self.register_buffer("codebook", codebook)
         self.register_buffer("ema_count", torch.ones(num_codes))
         self.register_buffer("ema_sum", codebook.clone())
+        self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Ids (N,) of the codes nearest to the rows of `flat` (N, code_dim)."""
@@ -58,6 +68,9 @@ class VectorQuantizerEMA(nn.Module):
         """z (B, code_dim, h, w) -> (straight-through quantized z, commitment loss, ids (B, h, w))."""
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+        if self.training and not bool(self.initialised):
+            self._restart(flat.detach(), torch.ones(self.num_codes, dtype=torch.bool))
+            self.initialised.fill_(True)
         ids = self.nearest(flat.detach())
         quantized = self.lookup(ids)  # the codebook before this step's update, as the official code
         if self.training:
@@ -74,6 +87,17 @@ class VectorQuantizerEMA(nn.Module):
         self.ema_count.copy_((self.ema_count + self.eps) / (total + self.num_codes * self.eps) * total)
         self.ema_sum.mul_(self.decay).add_(one_hot.t() @ flat, alpha=1 - self.decay)
         self.codebook.copy_(self.ema_sum / self.ema_count[:, None])
+        dead = self.ema_count < DEAD_COUNT
+        if dead.any():
+            self._restart(flat, dead)
+
+    @torch.no_grad()
+    def _restart(self, flat: torch.Tensor, which: torch.Tensor) -> None:
+        """Set the codes selected by the bool mask `which` to random rows of `flat`, as if assigned once."""
+        picks = torch.randint(len(flat), (int(which.sum()),), device=flat.device)
+        self.codebook[which] = flat[picks]
+        self.ema_sum[which] = flat[picks]
+        self.ema_count[which] = 1.0
 
 
 class ResBlock(nn.Module):
