@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.model, args.repeats, args.stream_frames)
+    run_demo(args.model, args.repeats, args.stream_frames, args.out)
     return 0
 
 
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=10, help="timed rounds per backend")
     p.add_argument("--stream-frames", type=int, default=500,
                    help="frames of the clip pushed one at a time through predictor.stream (strides 1, 2, 4)")
+    p.add_argument("--out", default="demo_output", help="folder for the picture and the video")
     p.set_defaults(func=cmd_demo)
     return parser
 

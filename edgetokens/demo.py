@@ -1,16 +1,20 @@
 """`edgetokens demo`: the shipped default on held-out real motion, on every CPU backend.
 
 Lifts the shipped CMU clip (subject 03, never trained on; 2D from a virtual camera with detector
-noise) with the shipped model, prints the accuracy against the true 3D motion, and times one window
-on each backend side by side.
+noise) with the shipped model, prints the accuracy against the true 3D motion, times one window
+on each backend side by side, streams part of the clip, and writes a picture and a short video
+(2D input | predicted and true 3D skeleton). Then the depth model on the shipped real RGB-D frame,
+when a trained `ait-depth` is shipped.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ASSET = Path(__file__).resolve().parent / "assets" / "cmu_demo_clip.npz"
+RGBD_SAMPLE = Path(__file__).resolve().parent / "assets" / "rgbd_sample"
 CMU_CREDIT = ("The data used in this project was obtained from mocap.cs.cmu.edu. "
               "The database was created with funding from NSF EIA-0196217.")
 BACKENDS = ("openvino:CPU", "onnxruntime:cpu", "torch:cpu")
@@ -23,7 +27,8 @@ def load_clip(path: Path = ASSET) -> dict:
         return {k: data[k] for k in data.files}
 
 
-def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 500) -> dict:
+def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 500,
+             out_dir: str | Path = "demo_output", video_seconds: float = 6.0) -> dict:
     from runtimes.timing import summarize, time_side_by_side
 
     from . import Predictor
@@ -55,7 +60,71 @@ def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 
         print(f"{backend:<18}{stats['p50_ms']:>15.2f}{1000 * best.frames / stats['p50_ms']:>10.0f}")
     streaming = stream_clip(best, keypoints[:stream_frames], scores[:stream_frames], truth[:stream_frames],
                             image_size)
-    return {"device": result.device, **error, "latency_ms": latency, "streaming": streaming}
+    out_dir = Path(out_dir)
+    files = write_pose_media(keypoints, scores, result.poses_3d, truth, image_size, float(clip["fps"]),
+                             out_dir, model, video_seconds)
+    files += depth_demo(out_dir)
+    print("\nwrote " + ", ".join(str(f) for f in files))
+    return {"device": result.device, **error, "latency_ms": latency, "streaming": streaming,
+            "files": [str(f) for f in files]}
+
+
+def pose_frame(keypoints: np.ndarray, scores: np.ndarray, pred: np.ndarray, truth: np.ndarray,
+               image_size: tuple[int, int], text: str, panel: int = 360) -> np.ndarray:
+    """One video frame: the 2D input on a blank image | predicted (orange) and true (green) 3D, two views."""
+    from . import viz
+
+    w, h = image_size
+    scale = panel / max(w, h)
+    canvas = viz.blank(int(round(h * scale)), int(round(w * scale)), 15)
+    flat = viz.draw_skeleton_2d(canvas, keypoints * scale, scores=scores)
+    flat = viz.label(cv2.resize(flat, (panel, panel)), text)
+    views = [viz.render_skeleton_3d([truth, pred], panel, azimuth, 10, [viz.TRUTH, viz.PRED], title=title)
+             for azimuth, title in ((0, "camera view: truth green, prediction orange"), (70, "side view"))]
+    return np.hstack([flat, *views])
+
+
+def write_pose_media(keypoints, scores, pred, truth, image_size, fps: float, out_dir: Path, model: str,
+                     seconds: float) -> list[Path]:
+    """A picture of one frame and a short video (every other frame) of the clip."""
+    from .viz import VideoWriter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picture = out_dir / f"{model}_pose.png"
+    t = len(keypoints) // 3
+    cv2.imwrite(str(picture), pose_frame(keypoints[t], scores[t], pred[t], truth[t], image_size,
+                                         f"2D input, frame {t}"))
+    video = out_dir / f"{model}_pose.mp4"
+    step = 2
+    frames = range(0, min(len(keypoints), int(seconds * fps)), step)
+    with VideoWriter(video, fps=fps / step) as writer:
+        for t in frames:
+            writer.write(pose_frame(keypoints[t], scores[t], pred[t], truth[t], image_size, f"2D input, frame {t}"))
+    return [picture, video]
+
+
+def depth_demo(out_dir: Path, model: str = "ait-depth") -> list[Path]:
+    """The shipped depth model on the shipped real RGB-D frame: RMSE on its valid pixels and a picture."""
+    from . import Predictor
+    from .vision.depth import colorize_depth, depth_metrics
+    from .vision.depth_io import RGBD_SAMPLE_ENCODING, read_depth_png
+    from .zoo import list_pretrained
+
+    if model not in list_pretrained():
+        print(f"\n{model}: no shipped depth weights yet, so the depth demo is skipped "
+              "(train them with the commands in the README's AiT section)")
+        return []
+    bgr = cv2.imread(str(RGBD_SAMPLE / "sample_rgb.png"))
+    truth = read_depth_png(RGBD_SAMPLE / "sample_depth.png", RGBD_SAMPLE_ENCODING)
+    result = Predictor(model, device="cpu").predict(bgr)
+    rmse = depth_metrics(result.depth, truth, eigen_crop=False, name="rgbd sample")["rmse"]
+    print(f"\n{model} on the real RGB-D frame ({result.device}): RMSE {rmse:.2f} m on its valid pixels, "
+          f"{result.timings_ms['total']:.0f} ms")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picture = out_dir / f"{model}_sample.png"
+    cv2.imwrite(str(picture), np.hstack([bgr, colorize_depth(truth, max_depth=10.0),
+                                         colorize_depth(result.depth, max_depth=10.0)]))
+    return [picture]
 
 
 def stream_clip(predictor, keypoints: np.ndarray, scores: np.ndarray, truth: np.ndarray,

@@ -100,7 +100,7 @@ def overlay_masks(image: np.ndarray, masks: np.ndarray, alpha: float = 0.5, seed
         color = rng.integers(60, 255, 3)
         canvas[mask] = ((1 - alpha) * canvas[mask] + alpha * color).astype(np.uint8)
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(canvas, contours, -1, tuple(int(c) for c in color), 1, cv2.LINE_AA)
+        cv2.drawContours(canvas, contours, -1, tuple(int(c) for c in color), 1, cv2.LINE_8)
     return canvas
 
 

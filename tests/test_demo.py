@@ -1,4 +1,5 @@
 """`edgetokens demo` and the shipped held-out clip it runs on."""
+import cv2
 import numpy as np
 import torch
 
@@ -23,8 +24,27 @@ def test_demo_runs_every_cpu_backend(monkeypatch, tmp_path, capsys):
     save_checkpoint(create_model("hot-mixste"), tmp_path / "weights" / "hot-mixste")
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
     monkeypatch.setenv("EDGETOKENS_CACHE", str(tmp_path / "cache"))
-    assert main(["demo", "--repeats", "2", "--stream-frames", "90"]) == 0
+    assert main(["demo", "--repeats", "2", "--stream-frames", "90", "--out", str(tmp_path / "media")]) == 0
     out = capsys.readouterr().out
     assert "MPJPE" in out and "1901 frames" in out and "streaming 90 frames" in out
+    picture = cv2.imread(str(tmp_path / "media" / "hot-mixste_pose.png"))
+    assert picture.shape == (360, 3 * 360, 3) and picture.std() > 5  # 2D | camera view | side view
+    video = cv2.VideoCapture(str(tmp_path / "media" / "hot-mixste_pose.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 150 and video.read()[1].shape == picture.shape
+    assert "no shipped depth weights yet" in out and "wrote " in out
     for backend in ("openvino:CPU", "onnxruntime:cpu", "torch:cpu"):
         assert backend in out
+
+
+def test_depth_demo_runs_when_depth_weights_are_shipped(monkeypatch, tmp_path, capsys):
+    from edgetokens.demo import depth_demo
+
+    torch.manual_seed(0)
+    model = create_model("ait-depth", image_size=64)
+    model.vqvae.decoder[-1].bias.data.fill_(2.5)
+    save_checkpoint(model, tmp_path / "weights" / "ait-depth")
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setenv("EDGETOKENS_CACHE", str(tmp_path / "cache"))
+    files = depth_demo(tmp_path / "media")
+    assert "RMSE" in capsys.readouterr().out
+    assert cv2.imread(str(files[0])).shape == (424, 3 * 512, 3)  # RGB | sensor depth | prediction
