@@ -111,10 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames of the clip pushed one at a time through predictor.stream (strides 1, 2, 4)")
     p.add_argument("--out", default="demo_output", help="folder for the picture and the video")
     p.set_defaults(func=cmd_demo)
+
+    from .cli_commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["benchmark"]:  # every argument belongs to runtimes.benchmark, --help included
+        from runtimes import benchmark
+
+        return benchmark.main(argv[1:])
     args = build_parser().parse_args(argv)
     return run_cli(lambda: args.func(args), "edgetokens")
 

@@ -1,0 +1,167 @@
+"""`edgetokens predict | export | devices`: thin wrappers over the SDK and tool packages (`benchmark`
+is `python -m runtimes.benchmark`, dispatched in `edgetokens.cli.main`)."""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+from pathlib import Path
+
+import numpy as np
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from . import Predictor
+    from .depth import DepthPredictor
+
+    predictor = Predictor(args.model, device=args.device, precision=args.precision, weights=args.weights,
+                          fallback=args.fallback)
+    if isinstance(predictor, DepthPredictor):
+        return predict_depth(predictor, args)
+    return predict_pose(predictor, args)
+
+
+def predict_pose(predictor, args: argparse.Namespace) -> int:
+    from .keypoints_io import load_keypoints, save_poses
+
+    data = load_keypoints(args.input)
+    image_size = tuple(args.image_size) if args.image_size else data.image_size
+    if image_size is None:
+        raise ValueError(f"{args.input} does not record the image size; pass --image-size WIDTH HEIGHT")
+    layout = args.layout or data.layout or "h36m"
+    result = predictor.predict(data.keypoints, image_size=image_size, layout=layout, scores=data.scores,
+                               flip=args.flip)
+    out = Path(args.out or Path(args.input).with_suffix(".3d.json").name)
+    save_poses(out, result.poses_3d, {"model": predictor.info.name, "device": result.device, "layout": layout,
+                                      "image_size": list(image_size), "frames": result.frames})
+    print(f"{result.frames} frames lifted on {result.device} in {result.timings_ms['total']:.0f} ms "
+          f"({result.fps:.0f} frames/s) -> {out}")
+    return 0
+
+
+def predict_depth(predictor, args: argparse.Namespace) -> int:
+    import cv2
+
+    result = predictor.predict(args.input)
+    out = Path(args.out or Path(args.input).with_suffix(".depth.png").name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".npy":
+        np.save(out, result.depth)
+    elif out.suffix.lower() == ".png":  # 16-bit millimetres, the usual depth PNG encoding
+        cv2.imwrite(str(out), np.clip(np.round(result.depth * 1000), 0, 65535).astype(np.uint16))
+    else:
+        raise ValueError(f"{out}: write depth as .png (16-bit millimetres) or .npy (float metres)")
+    print(f"depth {result.depth.shape[1]}x{result.depth.shape[0]} on {result.device} in "
+          f"{result.timings_ms['total']:.0f} ms -> {out}")
+    if args.colormap:
+        cv2.imwrite(args.colormap, result.colorize())
+        print(f"colour map -> {args.colormap}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import warnings
+
+    from compression.bundle import build_bundle
+
+    from .resolve import load_weights
+    from .zoo import pretrained_dir
+
+    path = Path(args.model)
+    if path.is_dir():
+        name, weights = None, path
+    else:
+        name, weights = args.model, args.weights or pretrained_dir(args.model)
+    if name is None:
+        from .checkpoint import read_checkpoint_info
+
+        name = read_checkpoint_info(weights)["arch"]
+    model, info = load_weights(name, weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings
+        out = build_bundle(model, args.out, tuple(args.precisions.split(",")), args.batch, args.dynamic_batch,
+                           args.overwrite, source={"weights": str(weights), "metrics": info.get("metrics")})
+    print(f"bundle written to {out} (load it with edgetokens.Predictor({str(out)!r}))")
+    return 0
+
+
+def version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from runtimes.base import DeviceUnavailableError
+    from runtimes.devices import onnxruntime_providers, openvino_devices, resolve, torch_cuda_count
+
+    print("backends:")
+    for package in ("torch", "onnxruntime", "openvino", "nncf"):
+        print(f"  {package:<12} {version(package)}")
+    print("OpenVINO devices:")
+    devices = openvino_devices()
+    if devices:
+        import openvino as ov
+
+        core = ov.Core()
+        for device in devices:
+            print(f"  {device:<8} {core.get_property(device, 'FULL_DEVICE_NAME')}")
+    else:
+        print("  none")
+    print("ONNX Runtime providers:\n  " + (", ".join(onnxruntime_providers()) or "none"))
+    print(f"torch CUDA devices: {torch_cuda_count()}")
+    print("device strings here (for a bundle with ONNX and OpenVINO artifacts):")
+    from runtimes.devices import family_candidates, is_available
+
+    for family in ("cpu", "gpu", "npu", "auto"):
+        usable = [str(t) for t in family_candidates(family) if is_available(t)]
+        try:
+            chosen = str(resolve(family, {"onnx", "openvino", "torch"}))
+        except DeviceUnavailableError:
+            tried = ", ".join(str(t) for t in family_candidates(family))
+            print(f"  {family:<5} -> unavailable here (tried {tried})")
+            continue
+        if family in ("cpu", "auto") and len([u for u in usable if u in ("onnxruntime:cpu", "openvino:CPU")]) > 1:
+            chosen = "onnxruntime:cpu or openvino:CPU, whichever runs the bundle faster (measured on first use)"
+        print(f"  {family:<5} -> {chosen}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("predict", help="keypoints file -> 3D poses (JSON/NPZ); image -> depth (PNG/NPY)",
+                       description="Run a model on a file. Pose models read .npy/.npz/.json keypoints (COCO "
+                                   "results or MMPose/rtmlib JSON) and write 3D poses; depth models read an "
+                                   "image and write depth.")
+    p.add_argument("model", help="model name (shipped weights), checkpoint directory or bundle")
+    p.add_argument("input", help="keypoints file (pose) or image (depth)")
+    p.add_argument("--out", help="output file: .json/.npz (pose), .png (16-bit mm) or .npy (depth)")
+    p.add_argument("--device", default="cpu", help="cpu, gpu, npu, auto or backend:target")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
+    p.add_argument("--weights", help="checkpoint directory or official checkpoint for a model name")
+    p.add_argument("--fallback", help="device to use when --device is unavailable (e.g. cpu)")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
+                   help="pose: the video's frame size, when the keypoint file does not record it")
+    p.add_argument("--layout", choices=["h36m", "coco"], help="pose: keypoint order (JSON files are coco)")
+    p.add_argument("--flip", action="store_true", help="pose: average with the mirrored input")
+    p.add_argument("--colormap", help="depth: also write a colour picture here")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="a model as a bundle: ONNX + OpenVINO IR, static shapes",
+                       description="Export a model (shipped weights, or a checkpoint directory) to a bundle "
+                                   "directory. INT8: python -m compression.qat / compression.ptq.")
+    p.add_argument("model", help="model name or checkpoint directory")
+    p.add_argument("--out", required=True, help="bundle directory to create")
+    p.add_argument("--weights", help="checkpoint for a model name (default: the shipped weights)")
+    p.add_argument("--precisions", default="fp32,fp16", help="comma list of fp32, fp16")
+    p.add_argument("--batch", type=int, default=1, help="static batch size")
+    p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (not for NPUs)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("devices", help="which backends, devices and versions this machine has")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("benchmark", help="latency and accuracy per model x device x precision",
+                       description="Runs python -m runtimes.benchmark with the same arguments "
+                                   "(edgetokens benchmark --help lists them); `edgetokens.cli.main` hands "
+                                   "them over before parsing.", add_help=False)
