@@ -24,6 +24,7 @@ from runtimes import BundleError
 
 from .predictor import Predictor
 from .vision.depth import colorize_depth
+from .vision.depth_io import read_image_file
 from .vision.image import normalize_image
 
 MIN_IMAGE_SIDE = 32
@@ -46,12 +47,7 @@ def load_image(image: np.ndarray | str | Path, channels: str = "bgr") -> np.ndar
     if channels not in ("bgr", "rgb"):
         raise ValueError(f"channels must be 'bgr' or 'rgb'; got {channels!r}")
     if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(f"image {path} not found")
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if array is None:
-            raise ValueError(f"{path} is not an image OpenCV can read")
+        array = read_image_file(image)
         channels = "bgr"
     else:
         array = np.asarray(image)

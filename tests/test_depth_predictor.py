@@ -64,7 +64,7 @@ def test_image_forms_and_errors(checkpoint, image, tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         predictor.predict(tmp_path / "missing.png")
     (tmp_path / "notes.png").write_text("not an image")
-    with pytest.raises(ValueError, match="not an image"):
+    with pytest.raises(ValueError, match="cannot decode"):
         predictor.predict(tmp_path / "notes.png")
     with pytest.raises(ValueError, match="channels"):
         predictor.predict(image, channels="bgra")

@@ -48,14 +48,20 @@ def decode_depth(raw: np.ndarray, encoding: str = "mm", source: str = "depth") -
     return metres
 
 
-def read_depth_png(path: str | os.PathLike, encoding: str = "mm") -> np.ndarray:
-    """Read a single-channel 16-bit depth image -> float32 metres, 0 = invalid."""
+def read_image_file(path: str | os.PathLike, what: str = "image") -> np.ndarray:
+    """`cv2.imread(path, IMREAD_UNCHANGED)` with errors that name the file: missing, or not decodable."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"depth image not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None:
-        raise ValueError(f"{path}: OpenCV cannot decode this depth image (corrupt or not an image)")
+        raise ValueError(f"{path}: OpenCV cannot decode this {what} (corrupt or not an image)")
+    return raw
+
+
+def read_depth_png(path: str | os.PathLike, encoding: str = "mm") -> np.ndarray:
+    """Read a single-channel 16-bit depth image -> float32 metres, 0 = invalid."""
+    raw = read_image_file(path, "depth image")
     if raw.ndim != 2:
         raise ValueError(f"{path}: depth must be single-channel; got shape {raw.shape}")
     return decode_depth(raw, encoding, source=str(path))

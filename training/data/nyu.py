@@ -42,6 +42,7 @@ from edgetokens.vision.depth_io import (  # noqa: F401 (re-exported)
     UINT16_CEILING,
     decode_depth,
     read_depth_png,
+    read_image_file,
 )
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,7 @@ class DepthSource(Protocol):
 # --- files -----------------------------------------------------------------------------------------
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read a colour image -> uint8 (H, W, 3) in RGB order (grey is replicated, alpha dropped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"colour image not found: {path}")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path}: OpenCV cannot decode this colour image (corrupt or not an image)")
+    image = read_image_file(path, "colour image")
     if image.dtype != np.uint8:
         raise ValueError(f"{path}: colour image must be 8-bit; got {image.dtype}")
     if image.ndim == 2:
