@@ -35,7 +35,8 @@ class ModelInfo:
     name: str
     bundle: Path
     weights: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)  # as recorded by training (torch fp32)
+    metrics: dict[str, Any] = field(default_factory=dict)  # as recorded by training (or QAT, for INT8)
+    metrics_source: str = "training (torch fp32)"
     export_ms: float = 0.0  # time spent exporting the checkpoint into the cache (0 when cached)
 
 
@@ -140,6 +141,9 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
     bundle = cache_root(cache_dir) / "bundles" / (f"{name}-{key[:16]}" + ("-int8" if state else ""))
     metrics = read_checkpoint_info(weights).get("metrics") or {} if is_dir else {}
     info = ModelInfo(name, bundle, str(weights), metrics)
+    qat_metrics = read_checkpoint_info(state).get("qat", {}).get("table", {}).get("qat") if state else None
+    if qat_metrics:
+        info.metrics, info.metrics_source = qat_metrics, "QAT INT8 (torch fake-quant)"
     model = None
     with _export_lock:
         if not (bundle / "manifest.json").is_file():

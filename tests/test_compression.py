@@ -79,6 +79,8 @@ def test_published_qat_state_gives_the_predictor_int8_offline(qat_bundle, tiny_c
     x = np.random.default_rng(0).uniform(100, 900, (27, 17, 2))
     shipped = Predictor(tiny_checkpoint, precision="int8", backend="openvino", cache_dir=tmp_path)
     assert shipped.info.bundle.name.endswith("-int8") and "int8" in read_manifest(shipped.info.bundle).precisions()
+    assert shipped.info.metrics_source.startswith("QAT")  # its recorded accuracy is the QAT one, not FP32
+    assert shipped.info.metrics["mpjpe_mm"] == pytest.approx(qat_bundle[1]["qat"]["mpjpe_mm"])
     from_bundle = Predictor(out, precision="int8", backend="openvino", cache_dir=tmp_path)
     got = shipped.predict(x, image_size=(1000, 1000)).poses_3d
     assert np.abs(got - from_bundle.predict(x, image_size=(1000, 1000)).poses_3d).max() < 1e-4
