@@ -70,15 +70,15 @@ def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 
 
 
 def pose_frame(keypoints: np.ndarray, scores: np.ndarray, pred: np.ndarray, truth: np.ndarray,
-               image_size: tuple[int, int], text: str, panel: int = 360) -> np.ndarray:
-    """One video frame: the 2D input on a blank image | predicted (orange) and true (green) 3D, two views."""
+               side: float, text: str, panel: int = 360) -> np.ndarray:
+    """One video frame: the 2D input in a square of `side` pixels centred on the person |
+    predicted (orange) and true (green) 3D skeletons from two viewpoints."""
     from . import viz
 
-    w, h = image_size
-    scale = panel / max(w, h)
-    canvas = viz.blank(int(round(h * scale)), int(round(w * scale)), 15)
-    flat = viz.draw_skeleton_2d(canvas, keypoints * scale, scores=scores)
-    flat = viz.label(cv2.resize(flat, (panel, panel)), text)
+    centre = (np.nanmin(keypoints, axis=0) + np.nanmax(keypoints, axis=0)) / 2
+    flat = viz.draw_skeleton_2d(viz.blank(panel, panel, 15), (keypoints - centre + side / 2) * panel / side,
+                                scores=scores)
+    flat = viz.label(flat, text)
     views = [viz.render_skeleton_3d([truth, pred], panel, azimuth, 10, [viz.TRUTH, viz.PRED], title=title)
              for azimuth, title in ((0, "camera view: truth green, prediction orange"), (70, "side view"))]
     return np.hstack([flat, *views])
@@ -90,16 +90,18 @@ def write_pose_media(keypoints, scores, pred, truth, image_size, fps: float, out
     from .viz import VideoWriter
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    picture = out_dir / f"{model}_pose.png"
-    t = len(keypoints) // 3
-    cv2.imwrite(str(picture), pose_frame(keypoints[t], scores[t], pred[t], truth[t], image_size,
-                                         f"2D input, frame {t}"))
-    video = out_dir / f"{model}_pose.mp4"
     step = 2
     frames = range(0, min(len(keypoints), int(seconds * fps)), step)
+    extent = np.nanmax(keypoints, axis=1) - np.nanmin(keypoints, axis=1)  # (T, 2) person size per frame
+    side = 1.3 * float(np.nanmax(extent))  # one crop size, following the person
+    label = f"2D input ({image_size[0]}x{image_size[1]} camera, cropped), frame"
+    picture = out_dir / f"{model}_pose.png"
+    t = len(keypoints) // 3
+    cv2.imwrite(str(picture), pose_frame(keypoints[t], scores[t], pred[t], truth[t], side, f"{label} {t}"))
+    video = out_dir / f"{model}_pose.mp4"
     with VideoWriter(video, fps=fps / step) as writer:
         for t in frames:
-            writer.write(pose_frame(keypoints[t], scores[t], pred[t], truth[t], image_size, f"2D input, frame {t}"))
+            writer.write(pose_frame(keypoints[t], scores[t], pred[t], truth[t], side, f"{label} {t}"))
     return [picture, video]
 
 
