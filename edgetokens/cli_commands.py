@@ -41,13 +41,15 @@ def predict_pose(predictor, args: argparse.Namespace) -> int:
 def predict_depth(predictor, args: argparse.Namespace) -> int:
     import cv2
 
+    from .vision.depth_io import write_depth_png
+
     result = predictor.predict(args.input)
     out = Path(args.out or Path(args.input).with_suffix(".depth.png").name)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         np.save(out, result.depth)
     elif out.suffix.lower() == ".png":  # 16-bit millimetres, the usual depth PNG encoding
-        cv2.imwrite(str(out), np.clip(np.round(result.depth * 1000), 0, 65535).astype(np.uint16))
+        write_depth_png(out, result.depth)
     else:
         raise ValueError(f"{out}: write depth as .png (16-bit millimetres) or .npy (float metres)")
     print(f"depth {result.depth.shape[1]}x{result.depth.shape[0]} on {result.device} in "

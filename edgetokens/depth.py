@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from runtimes import BundleError
@@ -25,7 +24,7 @@ from runtimes import BundleError
 from .predictor import Predictor
 from .vision.depth import colorize_depth
 from .vision.depth_io import read_image_file
-from .vision.image import normalize_image
+from .vision.image import model_input, to_image_size
 
 MIN_IMAGE_SIDE = 32
 
@@ -81,14 +80,11 @@ class DepthPredictor(Predictor):
         start = time.perf_counter()
         rgb = load_image(image, channels)
         height, width = rgb.shape[:2]
-        size = self.image_size
-        shrink = height > size or width > size
-        resized = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-        batch = normalize_image(resized)[None]
+        batch = model_input(rgb, self.image_size)
         prepared = time.perf_counter()
         depth = self.session.run_in_batches(batch, "depth")[0, 0]
         inferred = time.perf_counter()
-        depth = cv2.resize(depth.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        depth = to_image_size(depth, width, height)
         done = time.perf_counter()
         timings = {"preprocess": prepared - start, "inference": inferred - prepared, "postprocess": done - inferred,
                    "total": done - start}

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from edgetokens import Predictor
+from edgetokens.vision.depth_io import write_depth_png
 
 
 def main(argv=None):
@@ -23,7 +24,7 @@ def main(argv=None):
     if args.out.endswith(".npy"):
         np.save(args.out, result.depth)
     else:
-        cv2.imwrite(args.out, np.clip(result.depth * 1000, 0, 65535).astype(np.uint16))
+        write_depth_png(args.out, result.depth)
     cv2.imwrite(args.colormap, result.colorize())
     print(f"depth {result.depth.min():.2f}-{result.depth.max():.2f} m on {result.device} in "
           f"{result.timings_ms['total']:.0f} ms -> {args.out}, {args.colormap}")

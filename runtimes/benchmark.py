@@ -220,7 +220,7 @@ def run_benchmark(args) -> list[Row]:
             row.mpjpe_mm, row.mpjpe_source = recorded_accuracy(predictor)
         elif predictor.info.metrics.get("mpjpe_mm") is not None:
             row.mpjpe_mm = float(predictor.info.metrics["mpjpe_mm"])
-            row.mpjpe_source = f"recorded ({getattr(predictor.info, 'metrics_source', 'training')})"
+            row.mpjpe_source = f"recorded ({predictor.info.metrics_source})"
     fp32 = {(r.model, r.device, r.backend): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     for row in rows:
         if row.p50_ms and row.model in eager:

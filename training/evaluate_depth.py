@@ -24,7 +24,7 @@ import torch
 from edgetokens.checkpoint import load_checkpoint
 from edgetokens.clitools import run_cli
 from edgetokens.vision.depth import MIN_DEPTH, colorize_depth, depth_metrics
-from edgetokens.vision.image import normalize_image
+from edgetokens.vision.image import model_input, to_image_size
 from training.depth import DEFAULT_TEST_SCENES, depth_sources, score_depth
 
 
@@ -48,11 +48,10 @@ def latency_ms(predict, image: torch.Tensor, repeats: int) -> float:
 
 def real_frame(model: torch.nn.Module, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, dict]:
     """Predict a whole real frame (resized to the model, back to the frame) and score its valid pixels."""
-    size = model.config.image_size
-    x = torch.from_numpy(normalize_image(cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)))[None]
+    x = torch.from_numpy(model_input(rgb, model.config.image_size))
     with torch.inference_mode():
         pred = decoder(model, soft=True)(x)[0, 0].numpy()
-    pred = cv2.resize(pred, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    pred = to_image_size(pred, rgb.shape[1], rgb.shape[0])
     return pred, depth_metrics(pred, depth, eigen_crop=False, name="rgbd sample")
 
 

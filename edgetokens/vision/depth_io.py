@@ -48,6 +48,17 @@ def decode_depth(raw: np.ndarray, encoding: str = "mm", source: str = "depth") -
     return metres
 
 
+def write_depth_png(path: str | os.PathLike, depth: np.ndarray) -> Path:
+    """Float metres (H, W) -> 16-bit PNG in millimetres (encoding "mm"; 0 stays invalid), the inverse
+    of `read_depth_png(path, "mm")` up to 0.5 mm rounding."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    millimetres = np.clip(np.round(np.nan_to_num(depth) * 1000), 0, UINT16_CEILING - 1).astype(np.uint16)
+    if not cv2.imwrite(str(path), millimetres):
+        raise OSError(f"OpenCV could not write {path}")
+    return path
+
+
 def read_image_file(path: str | os.PathLike, what: str = "image") -> np.ndarray:
     """`cv2.imread(path, IMREAD_UNCHANGED)` with errors that name the file: missing, or not decodable."""
     path = Path(path)
