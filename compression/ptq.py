@@ -24,7 +24,7 @@ from edgetokens.clitools import run_cli  # noqa: E402
 import nncf  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_MODULES, ignored_scope, parse_keep_float  # noqa: E402
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, ignored_scope, parse_keep_float  # noqa: E402
 
 log = logging.getLogger("compression.ptq")
 
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default="openvino,onnx", help="which FP32 artifacts to quantize")
     p.add_argument("--calibration-clips", type=int, default=300)
     p.add_argument("--keep-float", default=",".join(DEFAULT_KEEP_FLOAT),
-                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_MODULES)} (or 'none')")
+                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_PARTS)} (or 'none')")
     p.add_argument("--max-drop", type=float, default=None, help="accuracy control: max MPJPE increase in mm")
     p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
     p.add_argument("--seed", type=int, default=1126)

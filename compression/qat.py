@@ -36,7 +36,7 @@ from edgetokens.models import create_model  # noqa: E402
 from edgetokens.models.hot.layers import DropPath  # noqa: E402
 from edgetokens.resolve import INT8_STATE  # noqa: E402
 
-from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_MODULES, ignored_scope, parse_keep_float  # noqa: E402
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, ignored_scope, parse_keep_float  # noqa: E402
 
 log = logging.getLogger("compression.qat")
 
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clips-per-epoch", type=int, default=None)
     p.add_argument("--calibration-clips", type=int, default=300)
     p.add_argument("--keep-float", default=",".join(DEFAULT_KEEP_FLOAT),
-                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_MODULES)} (or 'none')")
+                   help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_PARTS)} (or 'none')")
     p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
     p.add_argument("--seed", type=int, default=1126)
     p.add_argument("--threads", type=int, default=None)

@@ -21,9 +21,9 @@ from pathlib import Path  # noqa: E402
 
 from edgetokens.clitools import run_cli  # noqa: E402
 
-from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_MODULES, parse_keep_float  # noqa: E402
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, parse_keep_float  # noqa: E402
 
-DEFAULT_VARIANTS = ["none", *KEEP_FLOAT_MODULES, ",".join(DEFAULT_KEEP_FLOAT)]
+DEFAULT_VARIANTS = ["none", *KEEP_FLOAT_PARTS, ",".join(DEFAULT_KEEP_FLOAT)]
 
 
 def run(args: argparse.Namespace) -> list[dict]:

@@ -20,15 +20,20 @@ KEEP_FLOAT_MODULES = {
     "embedding": ("joint_embed",),
     "head": ("head", "head_norm", "pre_logits"),
 }
-DEFAULT_KEEP_FLOAT = ("selection", "embedding", "head")
+# The attention maths between activations (q k^T, softmax, @ v); the q/k/v and output Linears stay INT8.
+# Torch graph names look like `attn/matmul/3`; exported ones `/model/spatial_blocks.0/attn/MatMul_1`
+# (`.../attn/qkv/MatMul` is a Linear and does not match).
+ATTENTION_PATTERNS = (r"(.*/)?attn/(matmul|softmax)/\d+", r".*/attn/(MatMul|Softmax)(_\d+)?")
+KEEP_FLOAT_PARTS = (*KEEP_FLOAT_MODULES, "attention")
+DEFAULT_KEEP_FLOAT = ("selection", "embedding", "head", "attention")
 
 
 def parse_keep_float(text: str) -> tuple[str, ...]:
     """`--keep-float` value ("selection,head", "none") -> validated part names."""
     parts = tuple(k for k in text.split(",") if k and k != "none")
-    unknown = set(parts) - set(KEEP_FLOAT_MODULES)
+    unknown = set(parts) - set(KEEP_FLOAT_PARTS)
     if unknown:
-        raise ValueError(f"unknown --keep-float part(s) {sorted(unknown)}; choose from {sorted(KEEP_FLOAT_MODULES)}")
+        raise ValueError(f"unknown --keep-float part(s) {sorted(unknown)}; choose from {sorted(KEEP_FLOAT_PARTS)}")
     return parts
 
 
@@ -36,6 +41,8 @@ def ignored_scope(keep_float: tuple[str, ...], exported_graph: bool = False) -> 
     """NNCF ignored scope by node-name patterns: `module/...` in NNCF torch graphs,
     `.../module/...` in ONNX and OpenVINO graphs exported from the same module tree."""
     prefix = ".*/" if exported_graph else ""
-    patterns = [rf"{prefix}{module}/.*" for part in parse_keep_float(",".join(keep_float))
-                for module in KEEP_FLOAT_MODULES[part]]
+    parts = parse_keep_float(",".join(keep_float))
+    patterns = [rf"{prefix}{module}/.*" for part in parts for module in KEEP_FLOAT_MODULES.get(part, ())]
+    if "attention" in parts:
+        patterns.append(ATTENTION_PATTERNS[exported_graph])
     return nncf.IgnoredScope(patterns=patterns, validate=False)

@@ -15,6 +15,7 @@ from edgetokens.models.ait import (
     VectorQuantizerEMA,
     VQVAEConfig,
 )
+from edgetokens.models.ait import vqvae as vqvae_module
 from training.ait_losses import (
     ait_depth_loss,
     mask_patches,
@@ -104,7 +105,8 @@ def test_quantizer_picks_the_nearest_code():
     assert torch.allclose(quantized.permute(0, 2, 3, 1).reshape(-1, 8), quantizer.codebook[expected], atol=1e-6)
 
 
-def test_ema_update_moves_codes_toward_their_encodings_only_in_train_mode():
+def test_ema_update_moves_codes_toward_their_encodings_only_in_train_mode(monkeypatch):
+    monkeypatch.setattr(vqvae_module, "DEAD_FRACTION", 0.0)  # the EMA rule alone; restarts are tested below
     torch.manual_seed(0)
     quantizer = VectorQuantizerEMA(num_codes=4, code_dim=3, decay=0.9, eps=1e-5)
     target = quantizer.codebook[2] + torch.tensor([0.3, -0.2, 0.1])  # nearest to code 2

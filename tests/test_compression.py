@@ -54,6 +54,22 @@ def test_qat_writes_int8_artifacts_that_onnxruntime_and_openvino_run(qat_bundle)
     assert manifest.source["quantization"]["method"] == "nncf-qat"
 
 
+def test_default_scope_keeps_attention_maths_float_and_linears_int8(qat_bundle):
+    out, _ = qat_bundle
+    state = json.loads((out.with_name(out.name + ".qat") / "nncf_config.json").read_text())
+    hooks = [h for part in state["compression_state"] for h in part.get("hook_names_in_model", ())]
+    assert any("attn/qkv/linear" in h for h in hooks) and any("attn/proj/linear" in h for h in hooks)
+    assert not any("attn/matmul" in h or "attn/softmax" in h for h in hooks)
+    manifest = read_manifest(out)
+    graph = onnx.load(str(out / manifest.artifact("int8", "onnx"))).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    for node in graph.node:  # the attention score and value products take float inputs
+        if node.op_type == "MatMul" and "/attn/MatMul" in node.name:
+            assert all(producers[i].op_type != "DequantizeLinear" for i in node.input if i in producers), node.name
+        if node.op_type == "MatMul" and "/attn/qkv/MatMul" in node.name:
+            assert any(producers[i].op_type == "DequantizeLinear" for i in node.input if i in producers)
+
+
 def test_qat_checkpoint_resumes_without_pickles(qat_bundle, tiny_checkpoint):
     out, _ = qat_bundle
     qat_dir = out.with_name(out.name + ".qat")
