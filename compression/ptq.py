@@ -61,9 +61,10 @@ def _runner(model):
     return lambda x: session.run(["poses_3d"], {"keypoints": x})[0]
 
 
-def quantize_graph(model, fmt: str, clips, keep_float, validation=None, max_drop: float | None = None):
+def quantize_graph(model, fmt: str, clips, keep_float, validation=None, max_drop: float | None = None,
+                   input_name: str = "keypoints"):
     """NNCF PTQ (or accuracy-controlled PTQ) of an OpenVINO or ONNX model object."""
-    calibration = nncf.Dataset([{"keypoints": c} for c in clips])
+    calibration = nncf.Dataset([{input_name: c} for c in clips])
     common = dict(model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips),
                   ignored_scope=ignored_scope(keep_float, exported_graph=True))
     if max_drop is None:
@@ -79,7 +80,8 @@ def quantize_bundle_artifacts(tmp: Path, manifest, clips, keep_float, formats, v
         import openvino as ov
 
         ov_model = ov.Core().read_model(str(tmp / manifest.artifact("fp32", "openvino")))
-        quantized = quantize_graph(ov_model, "openvino", clips, keep_float, validation, max_drop)
+        quantized = quantize_graph(ov_model, "openvino", clips, keep_float, validation, max_drop,
+                                   manifest.inputs[0].name)
         xml = tmp / "openvino" / "model.int8.xml"
         ov.save_model(quantized, str(xml), compress_to_fp16=False)
         artifacts["openvino"] = "openvino/model.int8.xml"
@@ -87,24 +89,40 @@ def quantize_bundle_artifacts(tmp: Path, manifest, clips, keep_float, formats, v
         import onnx
 
         onnx_model = onnx.load(str(tmp / manifest.artifact("fp32", "onnx")))
-        quantized = quantize_graph(onnx_model, "onnx", clips, keep_float, validation, max_drop)
+        quantized = quantize_graph(onnx_model, "onnx", clips, keep_float, validation, max_drop,
+                                   manifest.inputs[0].name)
         onnx.save(quantized, str(tmp / "model.int8.onnx"))
         artifacts["onnx"] = "model.int8.onnx"
     return {"int8": artifacts}
+
+
+def depth_calibration(args: argparse.Namespace, size: int) -> tuple[list[np.ndarray], object]:
+    """Calibration images (1, 3, S, S) from the training split, and the test dataset (depth bundles)."""
+    from compression.calibration import check_calibration_count
+    from training.depth import DEFAULT_TEST_SCENES, depth_sources
+
+    check_calibration_count(args.calibration_clips, what="images")
+    data = "scenes" if args.data == "mix" else args.data  # "mix" is the pose default
+    train_set, test_set = depth_sources(data, size, args.seed, args.calibration_clips,
+                                        args.eval_sequences or DEFAULT_TEST_SCENES)
+    count = min(len(train_set), args.calibration_clips)
+    return [train_set[i]["image"].numpy()[None] for i in range(count)], test_set
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m compression.ptq", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--bundle", required=True, help="FP32 bundle directory (python -m compression.bundle)")
-    p.add_argument("--data", default="mix", help="cmu | synthetic | mix | h36m:PATH")
+    p.add_argument("--data", default="mix", help="pose: cmu | synthetic | mix | h36m:PATH; "
+                   "depth: scenes (the default for depth bundles) | nyu:PATH | list:TRAIN.txt,TEST.txt")
     p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
     p.add_argument("--formats", default="openvino,onnx", help="which FP32 artifacts to quantize")
-    p.add_argument("--calibration-clips", type=int, default=300)
+    p.add_argument("--calibration-clips", type=int, default=300, help="clips (pose) or images (depth)")
     p.add_argument("--keep-float", default=",".join(DEFAULT_KEEP_FLOAT),
                    help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_PARTS)} (or 'none')")
     p.add_argument("--max-drop", type=float, default=None, help="accuracy control: max MPJPE increase in mm")
-    p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
+    p.add_argument("--eval-sequences", type=int, default=None,
+                   help="score only the first N test sequences (pose) or N test images (depth; default 100)")
     p.add_argument("--seed", type=int, default=1126)
     p.add_argument("--out", required=True, help="bundle directory to write")
     p.add_argument("--overwrite", action="store_true")
@@ -119,18 +137,25 @@ def run(args: argparse.Namespace) -> Path:
     from training.data.clips import build_sources
 
     manifest = read_manifest(args.bundle)
-    if manifest.task != "pose3d":
-        raise ValueError(f"{args.bundle} is a {manifest.task!r} bundle; compression.ptq handles pose3d bundles")
+    if manifest.task not in ("pose3d", "depth"):
+        raise ValueError(f"{args.bundle} is a {manifest.task!r} bundle; compression.ptq handles pose3d and depth")
     formats = [f for f in args.formats.split(",") if f]
     bad = set(formats) - {"openvino", "onnx"}
     if bad:
         raise ValueError(f"unknown format(s) {sorted(bad)}; use openvino and/or onnx")
     keep_float = parse_keep_float(args.keep_float)
     model = create_model(manifest.arch, **manifest.config)
-    train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
-    test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]
-    clips = calibration_clips(train_views, model, args.calibration_clips, args.seed)
-    validation = validation_items(test_views, model.config, args.seed) if args.max_drop is not None else None
+    if manifest.task == "depth":
+        if args.max_drop is not None:
+            raise ValueError("--max-drop (accuracy control in MPJPE mm) is for pose bundles; depth bundles "
+                             "are quantized without it and scored (RMSE...) in the manifest")
+        clips, test_views = depth_calibration(args, model.config.image_size)
+        keep_float, validation = (), None  # the keep-float parts name pose-lifter modules
+    else:
+        train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
+        test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]
+        clips = calibration_clips(train_views, model, args.calibration_clips, args.seed)
+        validation = validation_items(test_views, model.config, args.seed) if args.max_drop is not None else None
     method = "nncf-ptq" + ("-accuracy-control" if args.max_drop is not None else "")
     out = extend_bundle(
         args.bundle, args.out,
@@ -141,7 +166,12 @@ def run(args: argparse.Namespace) -> Path:
     result = read_manifest(out)
     for precision, formats_acc in result.accuracy.items():
         for fmt, metrics in formats_acc.items():
-            print(f"{precision:<6}{fmt:<10} MPJPE {metrics['mpjpe_mm']:.2f} mm  P-MPJPE {metrics['p_mpjpe_mm']:.2f} mm")
+            if manifest.task == "depth":
+                print(f"{precision:<6}{fmt:<10} RMSE {metrics['rmse']:.3f} m  AbsRel {metrics['abs_rel']:.3f}  "
+                      f"d1 {metrics['d1']:.3f}")
+            else:
+                print(f"{precision:<6}{fmt:<10} MPJPE {metrics['mpjpe_mm']:.2f} mm  "
+                      f"P-MPJPE {metrics['p_mpjpe_mm']:.2f} mm")
     return out
 
 

@@ -75,3 +75,21 @@ def test_dispatch_by_task(checkpoint, hot_checkpoint, tmp_path):
     assert isinstance(Predictor(checkpoint, cache_dir=tmp_path), Predictor)
     with pytest.raises(ValueError, match="no shipped weights for 'ait-depth'"):
         Predictor("ait-depth", cache_dir=tmp_path)
+
+
+def test_ptq_quantizes_a_depth_bundle_and_scores_every_artifact(checkpoint, image, tmp_path):
+    from compression import ptq
+    from compression.bundle import build_bundle
+    from edgetokens.checkpoint import load_checkpoint
+
+    fp32 = build_bundle(load_checkpoint(checkpoint)[0], tmp_path / "fp32")
+    args = ["--bundle", str(fp32), "--calibration-clips", "4", "--eval-sequences", "2", "--out", str(tmp_path / "q")]
+    manifest = read_manifest(ptq.run(ptq.build_parser().parse_args(args)))
+    assert set(manifest.artifacts["int8"]) == {"onnx", "openvino"}
+    for fmt in ("onnx", "openvino"):
+        fp32_row, int8_row = manifest.accuracy["fp32"][fmt], manifest.accuracy["int8"][fmt]
+        assert fp32_row["images"] == int8_row["images"] == 2 and fp32_row["rmse"] > 0 and int8_row["rmse"] > 0
+    depth = Predictor(tmp_path / "q", device="openvino:CPU", precision="int8", cache_dir=tmp_path).predict(image)
+    assert depth.depth.shape == image.shape[:2] and np.isfinite(depth.depth).all()
+    with pytest.raises(ValueError, match="--max-drop"):
+        ptq.run(ptq.build_parser().parse_args([*args[:-1], str(tmp_path / "q2"), "--max-drop", "1"]))

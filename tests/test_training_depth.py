@@ -23,7 +23,7 @@ def test_stage1_trains_the_tokenizer_with_mask_augmentation(tokenizer, capsys):
     info = read_checkpoint_info(tokenizer / "last")
     assert info["arch"] == "ait-depth-vqvae" and info["data"]["mask_ratio"] == 0.5
     assert info["metrics"]["epoch"] == 2 and info["metrics"]["images"] == 2
-    assert {"rmse", "abs_rel", "d1", "silog", "codes_used"} <= set(info["metrics"])
+    assert {"rmse", "abs_rel", "d1", "silog", "codes_used", "hole_rmse"} <= set(info["metrics"])
     history = torch.load(tokenizer / "last" / "training_state.pt", weights_only=True)["history"]
     assert [r["epoch"] for r in history] == [1, 2] and history[-1]["images_per_s"] > 0
 
@@ -80,3 +80,14 @@ def test_evaluate_depth_compares_decodings_and_modes(tmp_path, shared_dir, capsy
 
     assert cv2.imread(str(picture)).shape == (424, 512 * 4, 3)  # RGB, sensor depth, two predictions
     assert "| AR | hard |" in capsys.readouterr().out
+
+
+def test_evaluate_depth_scores_a_tokenizer_inside_the_holes(tokenizer, tmp_path, capsys):
+    from training import evaluate_depth
+
+    assert evaluate_depth.main([f"--checkpoint={tokenizer / 'last'}", "--scenes", "2", "--threads", "1",
+                                "--json", str(tmp_path / "rows.json")]) == 0
+    (row,) = json.loads((tmp_path / "rows.json").read_text())
+    assert row["mode"] == "tokenizer" and row["mask_ratio"] == 0.5
+    assert row["rmse"] > 0 and row["hole_rmse"] > 0 and row["codes_used"] >= 1
+    assert "| tokenizer | mask ratio |" in capsys.readouterr().out

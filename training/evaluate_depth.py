@@ -6,7 +6,9 @@
 For each checkpoint, on the test split: metrics with soft decoding (probability-weighted codebook
 vectors, the model's default) and with hard decoding (argmax ids), and the eager-torch latency of one
 image (AiT-P: one decoder pass; AR: the KV-cached loop). Comparing checkpoints trained with and
-without mask augmentation, or AiT-P against AR, is comparing rows. `--rgbd-sample` also scores
+without mask augmentation, or AiT-P against AR, is comparing rows. A stage-1 tokenizer
+checkpoint (ait-depth-vqvae) gets a reconstruction row instead, with the RMSE inside the sensor holes
+against the complete rendered depth: what mask augmentation is meant to improve. `--rgbd-sample` also scores
 each model on a real RGB-D frame's valid pixels and writes the colour maps side by side.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from edgetokens.checkpoint import load_checkpoint
 from edgetokens.clitools import run_cli
 from edgetokens.vision.depth import MIN_DEPTH, colorize_depth, depth_metrics
 from edgetokens.vision.image import model_input, to_image_size
-from training.depth import DEFAULT_TEST_SCENES, depth_sources, score_depth
+from training.depth import DEFAULT_TEST_SCENES, depth_sources, evaluate_tokenizer, score_depth
 
 
 def decoder(model: torch.nn.Module, soft: bool):
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace) -> list[dict]:
         model, info = load_checkpoint(path)
         model.eval()
         _, test_set = depth_sources(args.data, model.config.image_size, args.seed, 1, args.scenes)
+        if model.arch == "ait-depth-vqvae":  # a stage-1 tokenizer: reconstruction of the test depth
+            rows.append({"checkpoint": path, "mode": "tokenizer", "decoding": "hard",
+                         "mask_ratio": info.get("data", {}).get("mask_ratio"), **evaluate_tokenizer(model, test_set)})
+            continue
         image = test_set[0]["image"][None]
         for soft in (True, False):
             row = {"checkpoint": path, "mode": "AiT-P" if model.config.parallel else "AR",
@@ -78,9 +84,18 @@ def run(args: argparse.Namespace) -> list[dict]:
                 row["rgbd_sample_rmse"] = metrics["rmse"]
                 pictures.append(colorize_depth(pred, max_depth=10.0))
             rows.append(row)
+    tokenizers = [r for r in rows if r["mode"] == "tokenizer"]
+    if tokenizers:
+        print("| tokenizer | mask ratio | RMSE m (valid pixels) | hole-fill RMSE m | codes used |")
+        print("|---|---|---|---|---|")
+        for r in tokenizers:
+            print(f"| {r['checkpoint']} | {r['mask_ratio']} | {r['rmse']:.3f} | {r.get('hole_rmse', float('nan')):.3f} "
+                  f"| {r['codes_used']} |")
     print("| checkpoint | mode | decoding | RMSE m | AbsRel | d1 | ms/image | real-frame RMSE m |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        if r["mode"] == "tokenizer":
+            continue
         real = f"{r['rgbd_sample_rmse']:.3f}" if "rgbd_sample_rmse" in r else ""
         print(f"| {r['checkpoint']} | {r['mode']} | {r['decoding']} | {r['rmse']:.3f} | {r['abs_rel']:.3f} "
               f"| {r['d1']:.3f} | {r['latency_ms']:.1f} | {real} |")
