@@ -30,7 +30,7 @@ TRAIN   = $(PY) -m training.train --data mix --data-root $(CMU) --batch-size 32 
 PUBLISH = $(PY) -m training.publish --data-root $(CMU)
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 6 --out runs/hot-mixste
-	$(TRAIN) --model mixste --epochs 4 --out runs/mixste
+	$(TRAIN) --model mixste --epochs 6 --out runs/mixste
 	$(TRAIN) --model hot-motionbert --epochs 1 --out runs/hot-motionbert
 	$(TRAIN) --model motionbert --epochs 1 --out runs/motionbert
 	for m in hot-mixste mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
