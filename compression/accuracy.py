@@ -43,10 +43,12 @@ def _score_depth_artifacts(bundle_dir: Path, artifacts: dict[str, dict[str, str]
     from edgetokens.vision.depth import MIN_DEPTH
     from training.depth import score_depth
 
+    def depth_of(run):
+        return lambda images: torch.from_numpy(run(images.numpy())).clamp_min(MIN_DEPTH)
+
     results: dict[str, dict] = {}
     for precision, formats in artifacts.items():
         for fmt, rel in formats.items():
             run = artifact_runner(bundle_dir / rel, fmt, precision, output="depth")
-            predict = lambda images, run=run: torch.from_numpy(run(images.numpy())).clamp_min(MIN_DEPTH)  # noqa: E731
-            results.setdefault(precision, {})[fmt] = score_depth(predict, test_set)
+            results.setdefault(precision, {})[fmt] = score_depth(depth_of(run), test_set)
     return results
