@@ -135,3 +135,16 @@ def test_tampered_bundle_and_bare_artifacts(bundle, cache, tmp_path):
         onnx_session.run(np.zeros((2, 81, 17, 2), np.float32))
     with pytest.raises(BundleError, match="neither a bundle"):
         open_session(tmp_path / "nothing.bin", "cpu")
+
+
+def test_profile_sums_layer_times_by_type(bundle, capsys):
+    from runtimes import profile
+
+    xml = str(bundle / read_manifest(bundle).artifact("fp32", "openvino"))
+    result = profile.profile(xml, threads=1, repeats=3)
+    assert result["p50_ms"] > 0 and result["nodes"] > 10
+    assert any(node_type == "FullyConnected" for node_type, _ in result["by_type"])
+    assert sum(ms for ms, _ in result["by_type"].values()) > 0
+    assert profile.main([xml, "--threads", "1", "--repeats", "2", "--top", "3"]) == 0
+    assert "nodes" in capsys.readouterr().out
+    assert profile.main(["missing.xml"]) == 2
