@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .models import create_model
@@ -36,8 +37,13 @@ def git_revision(cwd: str | Path | None = None) -> str:
         return "unknown"
 
 
-def save_checkpoint(model: nn.Module, directory: str | Path, **metadata: Any) -> Path:
-    """Write weights and config atomically (a temporary directory renamed into place)."""
+def save_checkpoint(model: nn.Module, directory: str | Path, parameter_dtype: torch.dtype | None = None,
+                    **metadata: Any) -> Path:
+    """Write weights and config atomically (a temporary directory renamed into place).
+
+    `parameter_dtype=torch.float16` stores the learned parameters at half size (buffers such as
+    codebook statistics stay as they are); loading casts them back to the model's float32.
+    """
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -45,6 +51,10 @@ def save_checkpoint(model: nn.Module, directory: str | Path, **metadata: Any) ->
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     # clone: modules shared under two names (e.g. one NNCF quantizer for k and v) must not alias
     state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
+    if parameter_dtype is not None:
+        for name, _ in model.named_parameters(remove_duplicate=False):
+            state[name] = state[name].to(parameter_dtype)
+        metadata["parameter_dtype"] = str(parameter_dtype).removeprefix("torch.")
     save_file(state, str(tmp / WEIGHTS))
     info = {"arch": model.arch, "config": asdict(model.config), "revision": git_revision(), **metadata}
     (tmp / CONFIG).write_text(json.dumps(info, indent=2, default=str))

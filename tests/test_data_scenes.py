@@ -220,6 +220,28 @@ def test_dataset_items_normalisation_and_flip():
     assert batch["image"].shape == (3, 3, *size) and batch["depth"].shape == (3, 1, *size)
 
 
+def test_fresh_training_scenes_change_each_epoch_and_never_reach_the_test_scenes():
+    from training.depth import TEST_SEED_OFFSET, depth_sources
+
+    size = (24, 32)
+    ds = SceneDataset(3, seed=5, size=size, train=True, fresh=True)
+    seen = []
+    for epoch in (0, 1, 2):
+        ds.set_epoch(epoch)
+        seen += [ds.scene_id(i) for i in range(3)]
+    assert seen == list(range(5, 14))  # every epoch new rooms, none repeated
+    ds.set_epoch(1)
+    item = ds[0]
+    mirror = (lambda a: a[:, ::-1]) if item["flipped"] else (lambda a: a)
+    np.testing.assert_array_equal(item["depth"][0].numpy(), mirror(render_scene(8, size).depth))
+    with pytest.raises(ValueError, match="fresh"):
+        SceneDataset(3, seed=5, size=size, fresh=True)  # an evaluation set must not change
+    train, test = depth_sources("scenes", 32, 5, 10, 4, epochs=3)
+    assert train.fresh and not test.train and test.scene_id(0) == 5 + TEST_SEED_OFFSET
+    with pytest.raises(ValueError, match="test scenes"):
+        depth_sources("scenes", 32, 5, 1000, 4, epochs=TEST_SEED_OFFSET // 1000)
+
+
 @pytest.mark.parametrize("size", [0, -4, (0, 64), (64, -1), float("nan"), (64, float("nan")), 64.0, (64,), True, None])
 def test_bad_size_is_a_clear_error(size):
     with pytest.raises(ValueError, match="size"):

@@ -19,7 +19,7 @@ def checkpoint(tmp_path_factory):
     model = create_model("ait-depth", image_size=64)
     model.vqvae.decoder[-1].bias.data.fill_(2.5)  # a random tokenizer would decode to ~0 m, clipped at 1 mm
     path = tmp_path_factory.mktemp("ait") / "ck"
-    save_checkpoint(model, path)
+    save_checkpoint(model, path, metrics={"epoch": 2}, data={"source": "scenes", "images_per_epoch": 10})
     return path
 
 
@@ -93,3 +93,31 @@ def test_ptq_quantizes_a_depth_bundle_and_scores_every_artifact(checkpoint, imag
     assert depth.depth.shape == image.shape[:2] and np.isfinite(depth.depth).all()
     with pytest.raises(ValueError, match="--max-drop"):
         ptq.run(ptq.build_parser().parse_args([*args[:-1], str(tmp_path / "q2"), "--max-drop", "1"]))
+
+
+def test_publish_a_depth_solver_records_soft_hard_and_real_frame_and_stores_half(checkpoint, tmp_path, monkeypatch):
+    from safetensors import safe_open
+
+    from edgetokens import zoo
+    from edgetokens.checkpoint import load_checkpoint
+    from training.publish import publish, results_table
+
+    info = publish(checkpoint, "tiny-depth", None, seed=0, out_root=tmp_path / "weights")
+    assert set(info["evaluation"]) == {"scenes", "scenes_hard", "rgbd_sample"}
+    assert info["evaluation"]["scenes"]["images"] == 100 and info["parameter_dtype"] == "float16"
+    assert info["evaluation"]["scenes"]["rmse"] != info["evaluation"]["scenes_hard"]["rmse"]
+    with safe_open(str(tmp_path / "weights" / "tiny-depth" / "model.safetensors"), "pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+    assert "F16" in dtypes
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
+    shipped, original = zoo.load_pretrained("tiny-depth"), load_checkpoint(checkpoint)[0].eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert all(p.dtype == torch.float32 for p in shipped.parameters())
+        torch.testing.assert_close(shipped(x), original(x), rtol=0.05, atol=0.05)  # half-rounded weights
+    assert f"| tiny-depth | {info['facts']['params'] / 1e6:.2f} M | {info['facts']['gflops']:.2f} | 2 (20) |" \
+        in results_table()
+    tokenizer = tmp_path / "vq"
+    save_checkpoint(create_model("ait-depth-vqvae", image_size=64), tokenizer)
+    with pytest.raises(ValueError, match="stage-1 tokenizer"):
+        publish(tokenizer, "vq", None, seed=0, out_root=tmp_path / "weights")

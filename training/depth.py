@@ -37,12 +37,19 @@ DEFAULT_TRAIN_SCENES = 2000
 DEFAULT_TEST_SCENES = 100
 
 
-def depth_sources(data: str, size: int, seed: int, train_count: int, test_count: int) -> tuple[Dataset, Dataset]:
-    """(train, test) datasets yielding `image` (3, S, S) normalised and `depth` (1, S, S) metres, 0 = hole."""
+def depth_sources(data: str, size: int, seed: int, train_count: int, test_count: int,
+                  epochs: int = 1) -> tuple[Dataset, Dataset]:
+    """(train, test) datasets yielding `image` (3, S, S) normalised and `depth` (1, S, S) metres, 0 = hole.
+
+    Scenes are rendered fresh each epoch (`train_count` new rooms per epoch, `epochs` epochs in all).
+    """
     if data in ("scenes", "mix"):  # "mix" is the pose default; depth has one synthetic source
         from training.data.scenes import SceneDataset
 
-        return (SceneDataset(train_count, seed=seed, size=size, train=True),
+        if epochs * train_count >= TEST_SEED_OFFSET:
+            raise ValueError(f"{epochs} epochs x {train_count} scenes would reach the test scenes' seeds "
+                             f"({TEST_SEED_OFFSET:,} training scenes at most); use fewer epochs or scenes")
+        return (SceneDataset(train_count, seed=seed, size=size, train=True, fresh=True),
                 SceneDataset(test_count, seed=seed + TEST_SEED_OFFSET, size=size))
     from training.data.nyu import DepthDataset, DepthDatasetConfig, DepthListFile, NYULabeledMat
 
@@ -177,9 +184,9 @@ def depth_task(args: argparse.Namespace, model: nn.Module) -> TrainingTask:
         raise ValueError("multi-process training of the AiT depth models is not supported yet; run one process")
     size = model.config.image_size
     train_set, test_set = depth_sources(args.data, size, args.seed, args.clips_per_epoch or DEFAULT_TRAIN_SCENES,
-                                        args.eval_sequences or DEFAULT_TEST_SCENES)
+                                        args.eval_sequences or DEFAULT_TEST_SCENES, epochs=args.epochs)
     info = {"source": args.data, "seed": args.seed, "train_images": len(train_set), "test_images": len(test_set),
-            "image_size": size}
+            "image_size": size, "fresh_scenes_per_epoch": bool(getattr(train_set, "fresh", False))}
     if model.arch == "ait-depth-vqvae":
         info |= {"mask_ratio": args.mask_ratio, "mask_patch": 16}
         return TrainingTask(train_set, tokenizer_step(args.mask_ratio, 16),

@@ -57,6 +57,21 @@ def real_frame(model: torch.nn.Module, rgb: np.ndarray, depth: np.ndarray) -> tu
     return pred, depth_metrics(pred, depth, eigen_crop=False, name="rgbd sample")
 
 
+def depth_evaluation(model: torch.nn.Module, seed: int, scenes: int = DEFAULT_TEST_SCENES,
+                     rgbd_sample: str | None = None) -> dict[str, dict]:
+    """What a shipped depth model records: scenes test metrics with soft and hard decoding, and the
+    metrics on a real RGB-D frame's valid pixels."""
+    _, test_set = depth_sources("scenes", model.config.image_size, seed, 1, scenes)
+    evaluation = {"scenes": score_depth(decoder(model, True), test_set),
+                  "scenes_hard": score_depth(decoder(model, False), test_set)}
+    if rgbd_sample:
+        from training.data.nyu import rgbd_sample as read_sample
+
+        sample = read_sample(rgbd_sample)[0]
+        evaluation["rgbd_sample"] = real_frame(model, sample.rgb, sample.depth)[1]
+    return evaluation
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)

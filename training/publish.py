@@ -5,7 +5,9 @@
 
 Copies the weights to `edgetokens/weights/NAME/` and records, in its config.json, MPJPE, P-MPJPE,
 N-MPJPE and velocity error on the CMU test subject (03) and on the synthetic test split, plus the
-model's parameter and FLOP counts.
+model's parameter and FLOP counts. A depth solver (`ait-depth*`) records instead its metrics on the
+scenes test split with soft and hard token decoding and on the shipped real RGB-D frame; its
+parameters are stored in float16 (half the package size; the recorded metrics are of those weights).
 """
 from __future__ import annotations
 
@@ -27,17 +29,33 @@ from training.evaluate import evaluate_model
 SPLITS = ("cmu", "synthetic")
 
 
+def is_depth_solver(arch: str) -> bool:
+    return arch.startswith("ait-depth") and arch != "ait-depth-vqvae"
+
+
 def publish(checkpoint: Path, name: str, data_root: str | None, seed: int, out_root: Path = WEIGHTS_DIR) -> dict:
     model, info = load_checkpoint(checkpoint)
-    evaluation = {}
-    for source in SPLITS:
-        views = build_sources(source, data_root, seed=seed, split="test")
-        evaluation[source] = evaluate_model(model, views)
+    model.eval()
+    parameter_dtype = None
+    if is_depth_solver(model.arch):
+        from edgetokens.demo import RGBD_SAMPLE
+        from training.evaluate_depth import depth_evaluation
+
+        parameter_dtype = torch.float16
+        with torch.no_grad():  # score exactly what is shipped: the float16-rounded parameters
+            for p in model.parameters():
+                p.copy_(p.to(parameter_dtype))
+        evaluation = depth_evaluation(model, seed, rgbd_sample=str(RGBD_SAMPLE))
+    elif model.arch == "ait-depth-vqvae":
+        raise ValueError(f"{checkpoint} is a stage-1 tokenizer; publish the ait-depth solver trained on it")
+    else:
+        evaluation = {source: evaluate_model(model, build_sources(source, data_root, seed=seed, split="test"))
+                      for source in SPLITS}
     example = torch.randn(1, *model.input_shape)
     facts = {"params": count_parameters(model), **count_flops(model, example)}
     meta = {k: v for k, v in info.items() if k not in ("arch", "config", "revision")}
-    target = save_checkpoint(model, out_root / name, **meta, evaluation=evaluation, facts=facts,
-                             trained_revision=info.get("revision"))
+    target = save_checkpoint(model, out_root / name, parameter_dtype=parameter_dtype, **meta, evaluation=evaluation,
+                             facts=facts, trained_revision=info.get("revision"))
     return json.loads((target / CONFIG).read_text())
 
 
@@ -48,12 +66,26 @@ def results_table(names: list[str] | None = None) -> str:
     lines = ["| model | params | GFLOPs | epochs | CMU test MPJPE / P-MPJPE (mm) "
              "| synthetic test MPJPE / P-MPJPE (mm) |",
              "|---|---|---|---|---|---|"]
+    depth = []
     for name in names or list_pretrained():
         info = pretrained_info(name)
         ev, facts = info["evaluation"], info["facts"]
+        if is_depth_solver(info["arch"]):
+            depth.append((name, info))
+            continue
         cells = [f"{ev[s]['mpjpe_mm']:.1f} / {ev[s]['p_mpjpe_mm']:.1f}" for s in SPLITS]
         lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
                      f"{info['metrics']['epoch']} | {cells[0]} | {cells[1]} |")
+    if depth:
+        lines += ["", "| depth model | params | GFLOPs | epochs (images) | scenes test RMSE m, soft / hard "
+                  "| AbsRel | d1 | real RGB-D frame RMSE m |", "|---|---|---|---|---|---|---|---|"]
+        for name, info in depth:
+            ev, facts = info["evaluation"], info["facts"]
+            soft, hard, real = ev["scenes"], ev["scenes_hard"], ev.get("rgbd_sample", {})
+            images = info["metrics"]["epoch"] * info["data"]["images_per_epoch"]
+            lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
+                         f"{info['metrics']['epoch']} ({images:,}) | {soft['rmse']:.3f} / {hard['rmse']:.3f} | "
+                         f"{soft['abs_rel']:.3f} | {soft['d1']:.3f} | {real.get('rmse', float('nan')):.3f} |")
     return "\n".join(lines)
 
 
@@ -75,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("give --checkpoint DIR and --name NAME (or --table)")
         info = publish(Path(args.checkpoint), args.name, args.data_root, args.seed)
         for source, m in info["evaluation"].items():
-            print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
+            if "rmse" in m:
+                print(f"{args.name} on {source}: RMSE {m['rmse']:.3f} m, AbsRel {m['abs_rel']:.3f}, d1 {m['d1']:.3f}")
+            else:
+                print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
 
     return run_cli(command, "training.publish")
 
