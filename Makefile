@@ -28,6 +28,9 @@ test: $(STAMP)
 # runs completed (long runs were continued with --resume across sessions).
 TRAIN   = $(PY) -m training.train --data mix --data-root $(CMU) --batch-size 32 --lr 1e-3 --lr-decay 0.9 --amp bf16 --threads 1
 PUBLISH = $(PY) -m training.publish --data-root $(CMU)
+# Depth: stage 1 (tokenizer), then stage 2 (solver) on 1,000 new scenes per epoch.
+DEPTH   = $(PY) -m training.train --data scenes --clips-per-epoch 1000 --batch-size 16 --lr 3e-4 --threads 1
+DEPTH_EPOCHS = 0
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 6 --out runs/hot-mixste
 	$(TRAIN) --model mixste --epochs 6 --out runs/mixste
@@ -36,6 +39,9 @@ weights: $(STAMP)
 	for m in hot-mixste mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
 	$(PY) -m compression.qat --model hot-mixste --data mix --data-root $(CMU) --epochs 2 --clips-per-epoch 2000 \
 		--threads 1 --out runs/bundles/hot-mixste-int8 --overwrite --publish
+	$(DEPTH) --model ait-depth-vqvae --epochs 8 --out runs/ait-depth-vqvae
+	$(DEPTH) --model ait-depth --tokenizer runs/ait-depth-vqvae/best --epochs $(DEPTH_EPOCHS) --out runs/ait-depth
+	$(PY) -m training.publish --checkpoint runs/ait-depth/best --name ait-depth
 
 clean:
 	rm -rf $(VENV) build *.egg-info

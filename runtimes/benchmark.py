@@ -9,6 +9,8 @@ interleaved rounds so ratios hold on a busy machine), frames/s (window frames / 
 frames/s (`--stream [K]`: a PoseStream with stride K, default 1 = one causal window per pushed
 frame; timed per K pushes, so it is the sustained rate), GFLOPs of one window, and MPJPE.
 Each model also gets an `eager` row: its torch module run directly, the baseline for `speedup`.
+Depth models (`ait-depth` or a depth bundle) are timed on one image (frames/s = images/s) and report
+the RMSE (m) their manifest records for the artifact, else the checkpoint's.
 
 MPJPE: with `--eval-data F.npz` (arrays `inputs_<i>` (L, 17, C) normalised and `targets_<i>`
 (L, 17, 3) metres, root-relative), every row lifts the sequences itself (seq2seq windows + flip,
@@ -37,8 +39,8 @@ from .timing import summarize, time_side_by_side
 log = logging.getLogger(__name__)
 
 COLUMNS = ["model", "device", "precision", "backend", "resolved", "status", "load_ms", "first_ms", "p50_ms",
-           "p90_ms", "fps", "stream_fps", "stream_stride", "speedup", "vs_fp32", "gflops", "mpjpe_mm", "mpjpe_source",
-           "execution_devices"]
+           "p90_ms", "fps", "stream_fps", "stream_stride", "speedup", "vs_fp32", "gflops", "mpjpe_mm", "rmse_m",
+           "mpjpe_source", "execution_devices"]
 
 
 @dataclass
@@ -60,7 +62,8 @@ class Row:
     vs_fp32: float | None = None  # this p50 / p50 of the fp32 row of the same model, device and backend
     gflops: float | None = None
     mpjpe_mm: float | None = None
-    mpjpe_source: str = ""
+    rmse_m: float | None = None  # depth models
+    mpjpe_source: str = ""  # where the accuracy (MPJPE or RMSE) comes from
     execution_devices: str = ""
     timing: dict[str, float] = field(default_factory=dict)
 
@@ -116,16 +119,23 @@ def evaluate(predictor, pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
     return weighted / total
 
 
-def recorded_accuracy(predictor) -> tuple[float, str] | None:
-    """MPJPE the bundle's manifest records for the artifact this row runs (compression scores them)."""
+def is_depth(predictor) -> bool:
+    return getattr(predictor, "task", "") == "depth"
+
+
+def recorded_accuracy(predictor, key: str = "mpjpe_mm") -> tuple[float, str] | None:
+    """`key` (mpjpe_mm, rmse) the bundle's manifest records for the artifact this row runs (compression
+    scores them), else the checkpoint's recorded value."""
     from .devices import BACKEND_FORMAT
 
     manifest = predictor.manifest
     fmt = BACKEND_FORMAT[predictor.session.backend]
     metrics = (manifest.accuracy.get(predictor.precision, {}).get(fmt) if manifest is not None else None) or {}
-    if metrics.get("mpjpe_mm") is None:
-        return None
-    return float(metrics["mpjpe_mm"]), f"manifest ({fmt} {predictor.precision})"
+    if metrics.get(key) is not None:
+        return float(metrics[key]), f"manifest ({fmt} {predictor.precision})"
+    if predictor.info.metrics.get(key) is not None:
+        return float(predictor.info.metrics[key]), f"recorded ({predictor.info.metrics_source})"
+    return None
 
 
 def open_row(row: Row, args, weights: str | None):
@@ -179,6 +189,10 @@ def run_benchmark(args) -> list[Row]:
 
     calls = {}
     for i, predictor in predictors.items():
+        if is_depth(predictor):
+            image = np.random.default_rng(0).normal(0, 1, (1, 3, predictor.image_size, predictor.image_size))
+            calls[f"{i}"] = lambda p=predictor, x=image.astype(np.float32): p.session.run_in_batches(x, "depth")
+            continue
         clip = np.random.default_rng(0).normal(0, 0.3, (1, predictor.frames, 17, predictor.in_channels))
         clip = clip.astype(np.float32)
         calls[f"{i}"] = lambda p=predictor, c=clip: p.run_clips(c)
@@ -196,8 +210,8 @@ def run_benchmark(args) -> list[Row]:
         row = rows[i]
         row.timing = summarize(times[f"{i}"])
         row.p50_ms, row.p90_ms = row.timing["p50_ms"], row.timing["p90_ms"]
-        row.fps = 1000.0 * predictor.frames / row.p50_ms
-        if args.stream:
+        row.fps = 1000.0 * (1 if is_depth(predictor) else predictor.frames) / row.p50_ms
+        if args.stream and not is_depth(predictor):
             row.stream_fps = 1000.0 * args.stream / summarize(times[f"{i}:stream"])["p50_ms"]
             row.stream_stride = args.stream
         if row.model not in gflops:
@@ -211,6 +225,9 @@ def run_benchmark(args) -> list[Row]:
             eager[row.model] = row.p50_ms
         if predictor.info.weights == "random":
             row.mpjpe_source = "n/a (random weights)"
+        elif is_depth(predictor):
+            if recorded_accuracy(predictor, "rmse") is not None:
+                row.rmse_m, row.mpjpe_source = recorded_accuracy(predictor, "rmse")
         elif args.eval_data:
             pairs = pairs_cache.setdefault(predictor.in_channels,
                                            load_eval_data(args.eval_data, predictor.in_channels, args.eval_frames))
@@ -218,9 +235,6 @@ def run_benchmark(args) -> list[Row]:
             row.mpjpe_source = f"eval {Path(args.eval_data).name}"
         elif recorded_accuracy(predictor) is not None:
             row.mpjpe_mm, row.mpjpe_source = recorded_accuracy(predictor)
-        elif predictor.info.metrics.get("mpjpe_mm") is not None:
-            row.mpjpe_mm = float(predictor.info.metrics["mpjpe_mm"])
-            row.mpjpe_source = f"recorded ({predictor.info.metrics_source})"
     fp32 = {(r.model, r.device, r.backend): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     for row in rows:
         if row.p50_ms and row.model in eager:
@@ -244,10 +258,11 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def to_markdown(rows: list[Row], machine: str) -> str:
     header = ["model", "device", "precision", "resolved", "status", "load ms", "first ms", "p50 ms", "p90 ms",
-              "frames/s", "stream fps", "speedup", "vs fp32", "GFLOPs", "MPJPE mm"]
+              "frames/s", "stream fps", "speedup", "vs fp32", "GFLOPs", "MPJPE mm / RMSE m"]
     lines = [f"Machine: {machine}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        mpjpe = fmt(r.mpjpe_mm, 1) + (f" ({r.mpjpe_source})" if r.mpjpe_source else "")
+        accuracy = fmt(r.mpjpe_mm, 1) if r.rmse_m is None else fmt(r.rmse_m, 3)
+        mpjpe = accuracy + (f" ({r.mpjpe_source})" if r.mpjpe_source else "")
         cells = [r.model, r.device, r.precision, r.resolved, r.status, fmt(r.load_ms, 0), fmt(r.first_ms, 1),
                  fmt(r.p50_ms), fmt(r.p90_ms), fmt(r.fps, 0),
                  fmt(r.stream_fps, 0) + (f" (stride {r.stream_stride})" if r.stream_stride else ""),

@@ -19,7 +19,7 @@ def checkpoint(tmp_path_factory):
     model = create_model("ait-depth", image_size=64)
     model.vqvae.decoder[-1].bias.data.fill_(2.5)  # a random tokenizer would decode to ~0 m, clipped at 1 mm
     path = tmp_path_factory.mktemp("ait") / "ck"
-    save_checkpoint(model, path, metrics={"epoch": 2}, data={"source": "scenes", "images_per_epoch": 10})
+    save_checkpoint(model, path, metrics={"epoch": 2, "rmse": 1.5}, data={"source": "scenes", "images_per_epoch": 10})
     return path
 
 
@@ -73,8 +73,8 @@ def test_image_forms_and_errors(checkpoint, image, tmp_path):
 def test_dispatch_by_task(checkpoint, hot_checkpoint, tmp_path):
     assert isinstance(Predictor(hot_checkpoint, cache_dir=tmp_path), PosePredictor)
     assert isinstance(Predictor(checkpoint, cache_dir=tmp_path), Predictor)
-    with pytest.raises(ValueError, match="no shipped weights for 'ait-depth'"):
-        Predictor("ait-depth", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="no shipped weights for 'ait-depth-480'"):
+        Predictor("ait-depth-480", cache_dir=tmp_path)
 
 
 def test_ptq_quantizes_a_depth_bundle_and_scores_every_artifact(checkpoint, image, tmp_path):
@@ -121,3 +121,19 @@ def test_publish_a_depth_solver_records_soft_hard_and_real_frame_and_stores_half
     save_checkpoint(create_model("ait-depth-vqvae", image_size=64), tokenizer)
     with pytest.raises(ValueError, match="stage-1 tokenizer"):
         publish(tokenizer, "vq", None, seed=0, out_root=tmp_path / "weights")
+
+
+def test_benchmark_times_a_depth_model_per_image_and_reports_its_rmse(checkpoint, tmp_path):
+    import json
+
+    from runtimes import benchmark
+
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["--models", "ait-depth", "--weights", f"ait-depth={checkpoint}", "--devices", "cpu",
+                           "--precisions", "fp32", "--repeats", "2", "--warmup", "1", "--stream", "1",
+                           "--cache-dir", str(tmp_path / "cache"), "--json", str(out)]) == 0
+    rows = {r["device"]: r for r in json.loads(out.read_text())["rows"]}
+    for row in rows.values():
+        assert row["status"] == "ok" and row["fps"] == pytest.approx(1000 / row["p50_ms"])
+        assert row["rmse_m"] == 1.5 and row["mpjpe_mm"] is None and row["stream_fps"] is None
+        assert row["gflops"] > 0
