@@ -226,15 +226,15 @@ def run_benchmark(args) -> list[Row]:
         if predictor.info.weights == "random":
             row.mpjpe_source = "n/a (random weights)"
         elif is_depth(predictor):
-            if recorded_accuracy(predictor, "rmse") is not None:
-                row.rmse_m, row.mpjpe_source = recorded_accuracy(predictor, "rmse")
+            if (recorded := recorded_accuracy(predictor, "rmse")) is not None:
+                row.rmse_m, row.mpjpe_source = recorded
         elif args.eval_data:
             pairs = pairs_cache.setdefault(predictor.in_channels,
                                            load_eval_data(args.eval_data, predictor.in_channels, args.eval_frames))
             row.mpjpe_mm = evaluate(predictor, pairs)
             row.mpjpe_source = f"eval {Path(args.eval_data).name}"
-        elif recorded_accuracy(predictor) is not None:
-            row.mpjpe_mm, row.mpjpe_source = recorded_accuracy(predictor)
+        elif (recorded := recorded_accuracy(predictor)) is not None:
+            row.mpjpe_mm, row.mpjpe_source = recorded
     fp32 = {(r.model, r.device, r.backend): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     for row in rows:
         if row.p50_ms and row.model in eager:
