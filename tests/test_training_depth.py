@@ -69,8 +69,11 @@ def test_evaluate_depth_compares_decodings_and_modes(tmp_path, shared_dir, capsy
     assert evaluate_depth.main([f"--checkpoint={paths[0]}", f"--checkpoint={paths[1]}", "--scenes", "2",
                                 "--repeats", "1", "--threads", "1", "--rgbd-sample",
                                 str(shared_dir / "data" / "rgbd-sample"), "--picture", str(picture),
-                                "--json", str(tmp_path / "rows.json")]) == 0
+                                "--baseline-scenes", "3", "--json", str(tmp_path / "rows.json")]) == 0
     rows = json.loads((tmp_path / "rows.json").read_text())
+    baseline = rows.pop()
+    assert baseline["mode"] == "baseline" and baseline["images"] == 2 and baseline["rmse"] > 0
+    assert baseline["rmse"] not in {r["rmse"] for r in rows}
     assert [(r["mode"], r["decoding"]) for r in rows] == [("AiT-P", "soft"), ("AiT-P", "hard"), ("AR", "soft"),
                                                           ("AR", "hard")]
     assert all(r["rmse"] > 0 and r["latency_ms"] > 0 and r["images"] == 2 for r in rows)

@@ -72,6 +72,16 @@ def depth_evaluation(model: torch.nn.Module, seed: int, scenes: int = DEFAULT_TE
     return evaluation
 
 
+def mean_depth_map(train_set, count: int) -> torch.Tensor:
+    """(1, S, S) per-pixel mean of the valid depth of the first `count` training images: a predictor
+    that ignores the image, the floor a solver has to beat."""
+    total = valid = 0
+    for i in range(min(count, len(train_set))):
+        depth = train_set[i]["depth"]
+        total, valid = total + depth * (depth > 0), valid + (depth > 0)
+    return total / valid.clamp_min(1)
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,6 +109,13 @@ def run(args: argparse.Namespace) -> list[dict]:
                 row["rgbd_sample_rmse"] = metrics["rmse"]
                 pictures.append(colorize_depth(pred, max_depth=10.0))
             rows.append(row)
+    if args.baseline_scenes:
+        size = load_checkpoint(args.checkpoint[0])[0].config.image_size
+        train_set, test_set = depth_sources(args.data, size, args.seed, args.baseline_scenes, args.scenes)
+        mean_map = mean_depth_map(train_set, args.baseline_scenes)
+        rows.append({"checkpoint": f"mean depth map of {args.baseline_scenes} training images", "mode": "baseline",
+                     "decoding": "-", **score_depth(lambda images: mean_map.expand(len(images), -1, -1, -1), test_set),
+                     "latency_ms": 0.0})
     tokenizers = [r for r in rows if r["mode"] == "tokenizer"]
     if tokenizers:
         print("| tokenizer | mask ratio | RMSE m (valid pixels) | hole-fill RMSE m | codes used |")
@@ -130,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="scenes", help="scenes | nyu:PATH | list:TRAIN.txt,TEST.txt")
     p.add_argument("--scenes", type=int, default=DEFAULT_TEST_SCENES, help="test images")
     p.add_argument("--seed", type=int, default=1126)
+    p.add_argument("--baseline-scenes", type=int, default=0,
+                   help="also score the per-pixel mean depth of this many training images (no image input)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per checkpoint and decoding")
     p.add_argument("--rgbd-sample", default=None, help="folder with sample_rgb.png / sample_depth.png")
     p.add_argument("--picture", default=None, help="write RGB | sensor depth | predictions here (PNG)")
