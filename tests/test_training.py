@@ -79,6 +79,32 @@ def test_train_cli_rejects_unknown_keys(tmp_path, capsys):
     assert train.main(quick_args(tmp_path, "--resume", "--out", str(tmp_path / "empty"))) == 2
 
 
+def test_init_warm_starts_hot_from_its_base(tmp_path, capsys):
+    base = create_model("mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2)
+    torch.nn.init.normal_(base.head.weight)
+    save_checkpoint(base, tmp_path / "mixste")
+    hot = create_model("hot-mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2, token_num=3,
+                       layer_index=1)
+    train.warm_start(hot, str(tmp_path / "mixste"))
+    shared = base.state_dict()
+    for name, value in hot.state_dict().items():
+        if name in shared:
+            assert torch.equal(value, shared[name]), name
+        else:  # the HoT tensors keep their zero initialisation
+            assert name.startswith(("pruner.", "recovery.")), name
+    assert torch.count_nonzero(hot.recovery.queries) == 0
+    assert train.main(quick_args(tmp_path, "--init", str(tmp_path / "mixste"))) == 0
+    assert read_checkpoint_info(tmp_path / "run" / "last")["training"]["init"] == str(tmp_path / "mixste")
+    wider = create_model("mixste", frames=9, embed_dim=32, mlp_hidden=16, depth=2, heads=2)
+    save_checkpoint(wider, tmp_path / "wider")
+    capsys.readouterr()
+    assert train.main(quick_args(tmp_path, "--init", str(tmp_path / "wider"))) == 2
+    assert "shape mismatches" in capsys.readouterr().err
+    save_checkpoint(create_model("ait-depth-vqvae"), tmp_path / "vq")
+    with pytest.raises(ValueError, match="no tensor"):
+        train.warm_start(hot, str(tmp_path / "vq"))
+
+
 def test_evaluate_cli(tmp_path, capsys):
     assert train.main(quick_args(tmp_path)) == 0
     capsys.readouterr()

@@ -37,10 +37,30 @@ def test_stage2_trains_the_solver_against_the_frozen_tokenizer_and_resumes(token
     for name, value in frozen.state_dict().items():  # the tokenizer never changes in stage 2
         assert torch.equal(solver.vqvae.state_dict()[name], value), name
     assert info["data"]["tokenizer"].endswith("last") and info["metrics"]["rmse"] > 0
+    assert info["metrics"]["hole_rmse"] > 0  # the solver's depth inside the sensor holes, scored per epoch
     assert train.main([*args, "--epochs", "2", "--resume"]) == 0
     resumed, info = load_checkpoint(tmp_path / "solver" / "last")
     assert info["metrics"]["epoch"] == 2
     assert not torch.equal(next(resumed.backbone.parameters()), next(solver.backbone.parameters()))
+
+
+def test_score_depth_scores_the_holes_against_the_complete_depth():
+    from training.depth import score_depth
+
+    complete = 1.0 + torch.rand(4, 1, 8, 8)
+    depth = complete.clone()
+    depth[:, :, :2] = 0  # sensor holes: the top two rows
+    items = [{"depth": depth[i], "depth_complete": complete[i], "image": torch.full((1, 8, 8), float(i))}
+             for i in range(4)]
+
+    def off_in_holes(images):  # exact on valid pixels, 1 m off inside the holes
+        index = images[:, 0, 0, 0].long()
+        return complete[index] + (depth[index] == 0)
+
+    metrics = score_depth(off_in_holes, items, batch_size=3)
+    assert metrics["rmse"] < 1e-6 and abs(metrics["hole_rmse"] - 1.0) < 1e-6 and metrics["images"] == 4
+    assert "hole_rmse" not in score_depth(off_in_holes, [{k: v for k, v in it.items() if k != "depth_complete"}
+                                                         for it in items])
 
 
 def test_stage2_errors(tokenizer, tmp_path, capsys):

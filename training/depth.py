@@ -88,16 +88,27 @@ class NormalisedDepth(Dataset):
 
 
 def score_depth(predict, test_set: Dataset, key: str = "image", batch_size: int = 8) -> dict[str, float]:
-    """Per-image depth metrics of `predict(batch[key]) -> (B, 1, S, S)` on the valid pixels, averaged."""
-    per_image = []
+    """Per-image depth metrics of `predict(batch[key]) -> (B, 1, S, S)` on the valid pixels, averaged.
+
+    Where the data has the complete depth (our renderer), also `hole_rmse`: the RMSE (m) inside the
+    sensor holes against the rendered depth, over all hole pixels. That is what mask augmentation is
+    for: tokens of depth with holes that still describe the whole scene.
+    """
+    per_image, squared, count = [], 0.0, 0
     loader = torch.utils.data.DataLoader(test_set, batch_size=batch_size)
     with torch.inference_mode():
         for batch in loader:
-            pred = predict(batch[key]).float().numpy()[:, 0]
+            pred = predict(batch[key]).float()
             for i, gt in enumerate(batch["depth"].numpy()[:, 0]):
                 if (gt > 0).any():
-                    per_image.append(depth_metrics(pred[i], gt, eigen_crop=False))
-    return {**average_metrics(per_image), "images": len(per_image)}
+                    per_image.append(depth_metrics(pred[i, 0].numpy(), gt, eigen_crop=False))
+            if "depth_complete" in batch:
+                complete = batch["depth_complete"]
+                holes = (batch["depth"] == 0) & (complete > 0)
+                squared += float((pred[holes] - complete[holes]).square().sum())
+                count += int(holes.sum())
+    metrics = {**average_metrics(per_image), "images": len(per_image)}
+    return metrics | ({"hole_rmse": (squared / count) ** 0.5} if count else {})
 
 
 def tokenizer_step(ratio: float, patch: int):
@@ -133,28 +144,8 @@ def evaluate_tokenizer(model: nn.Module, test_set: Dataset) -> dict[str, float]:
         return recon
 
     metrics = score_depth(reconstruct, test_set, key="depth")
-    metrics |= hole_fill_error(model, test_set)
     model.train(was_training)
     return {**metrics, "codes_used": len(used)}
-
-
-def hole_fill_error(model: nn.Module, test_set: Dataset, batch_size: int = 8) -> dict[str, float]:
-    """RMSE (m) of the tokenizer's reconstruction inside the sensor holes, against the complete depth.
-
-    What mask augmentation is for: tokens of depth with holes that still describe the whole scene.
-    Only for data with a `depth_complete` (our renderer); {} otherwise.
-    """
-    if "depth_complete" not in test_set[0]:
-        return {}
-    squared, count = 0.0, 0
-    with torch.inference_mode():
-        for batch in torch.utils.data.DataLoader(test_set, batch_size=batch_size):
-            depth, complete = batch["depth"], batch["depth_complete"]
-            holes = (depth == 0) & (complete > 0)
-            recon = model(depth)[0]
-            squared += float((recon[holes] - complete[holes]).square().sum())
-            count += int(holes.sum())
-    return {"hole_rmse": (squared / count) ** 0.5} if count else {}
 
 
 def evaluate_solver(model: nn.Module, test_set: Dataset) -> dict[str, float]:

@@ -7,8 +7,9 @@ For each checkpoint, on the test split: metrics with soft decoding (probability-
 vectors, the model's default) and with hard decoding (argmax ids), and the eager-torch latency of one
 image (AiT-P: one decoder pass; AR: the KV-cached loop). Comparing checkpoints trained with and
 without mask augmentation, or AiT-P against AR, is comparing rows. A stage-1 tokenizer
-checkpoint (ait-depth-vqvae) gets a reconstruction row instead, with the RMSE inside the sensor holes
-against the complete rendered depth: what mask augmentation is meant to improve. `--rgbd-sample` also scores
+checkpoint (ait-depth-vqvae) gets a reconstruction row instead. Every row on rendered scenes also has
+the RMSE inside the sensor holes against the complete rendered depth: what mask augmentation is meant
+to improve. `--rgbd-sample` also scores
 each model on a real RGB-D frame's valid pixels and writes the colour maps side by side.
 """
 from __future__ import annotations
@@ -123,14 +124,14 @@ def run(args: argparse.Namespace) -> list[dict]:
         for r in tokenizers:
             print(f"| {r['checkpoint']} | {r['mask_ratio']} | {r['rmse']:.3f} | {r.get('hole_rmse', float('nan')):.3f} "
                   f"| {r['codes_used']} |")
-    print("| checkpoint | mode | decoding | RMSE m | AbsRel | d1 | ms/image | real-frame RMSE m |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| checkpoint | mode | decoding | RMSE m | AbsRel | d1 | hole RMSE m | ms/image | real-frame RMSE m |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["mode"] == "tokenizer":
             continue
         real = f"{r['rgbd_sample_rmse']:.3f}" if "rgbd_sample_rmse" in r else ""
         print(f"| {r['checkpoint']} | {r['mode']} | {r['decoding']} | {r['rmse']:.3f} | {r['abs_rel']:.3f} "
-              f"| {r['d1']:.3f} | {r['latency_ms']:.1f} | {real} |")
+              f"| {r['d1']:.3f} | {r.get('hole_rmse', float('nan')):.3f} | {r['latency_ms']:.1f} | {real} |")
     if args.picture and sample is not None:
         truth = colorize_depth(sample.depth, max_depth=10.0)
         cv2.imwrite(args.picture, np.concatenate([sample.rgb[..., ::-1], truth, *pictures], axis=1))

@@ -16,12 +16,15 @@ import logging
 import os
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from edgetokens.checkpoint import WEIGHTS
 from edgetokens.clitools import run_cli
+from edgetokens.models.hot.official import load_official_weights
 from edgetokens.models import create_model, get_architecture
 from edgetokens.models.registry import config_fields
 from training.data.clips import ClipConfig, PoseClipDataset, build_sources
@@ -55,6 +58,24 @@ def parse_sets(pairs: list[str], model_name: str) -> dict:
         else:
             overrides[key] = value
     return overrides
+
+
+def warm_start(model: torch.nn.Module, source: str) -> None:
+    """Load the tensors `model` shares with the checkpoint at `source` (shapes must agree).
+
+    This is how the HoT code treats a MixSTE checkpoint: every backbone tensor loads, and the HoT
+    tensors (`pos_embed_token`, `x_token`, the recovery cross-attention) keep their initial values.
+    """
+    path = Path(source)
+    weights = path / WEIGHTS if path.is_dir() else path
+    report = load_official_weights(model, weights, strict=False)
+    names = list(model.state_dict())
+    if len(report.missing) == len(names):
+        arch = getattr(model, "arch", type(model).__name__)
+        raise ValueError(f"--init {source}: no tensor of {weights} belongs to {arch} "
+                         f"(checkpoint keys such as {', '.join(report.unexpected[:5])})")
+    log.info("--init %s: loaded %d of %d tensors; new: %s; not used: %s", source, len(names) - len(report.missing),
+             len(names), ", ".join(report.missing) or "none", ", ".join(report.unexpected) or "none")
 
 
 def seed_everything(seed: int) -> None:
@@ -112,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-decay", type=float, default=0.99, help="learning-rate factor per epoch")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="warm start: load the tensors this model shares with a checkpoint (a directory of ours "
+                        "or an official .pth), e.g. a trained MixSTE into HoT-MixSTE; the rest keep their "
+                        "initial values. Ignored by --resume, which continues from OUT/last")
     p.add_argument("--seed", type=int, default=1126)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -136,6 +161,8 @@ def train(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     model = create_model(args.model, **parse_sets(args.set, args.model))
+    if args.init and not args.resume:
+        warm_start(model, args.init)
     if args.model.startswith("ait-depth"):
         from training.depth import depth_task
 
