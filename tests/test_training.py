@@ -119,6 +119,26 @@ def test_evaluate_cli(tmp_path, capsys):
         assert np.all(data["targets_0"][:, 0] == 0)
 
 
+def test_evaluate_splits_hot_errors_into_kept_and_recovered_frames(tmp_path, capsys):
+    assert train.main(quick_args(tmp_path)) == 0
+    capsys.readouterr()
+    assert evaluate.main(["--checkpoint", str(tmp_path / "run" / "best"), "--data", "synthetic", "--json",
+                          "--kept-frames"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    model, _ = load_checkpoint(tmp_path / "run" / "best")
+    data = evaluate.evaluation_set(train.build_sources("synthetic", None, seed=0, split="test"), 9, 2)
+    windows = [(i[s:s + 9], t[s:s + 9]) for i, t in zip(data.inputs, data.targets) for s in range(0, len(t) - 8, 9)]
+    with torch.inference_mode():
+        pred = model.eval()(torch.from_numpy(np.stack([w[0] for w in windows])))
+    overall = 1000 * float((pred - torch.from_numpy(np.stack([w[1] for w in windows]))).norm(dim=-1).mean())
+    assert metrics["windows"] == len(windows)  # 3 of 9 frames kept per window: the parts weigh 1/3 and 2/3
+    assert abs((metrics["kept_mpjpe_mm"] + 2 * metrics["recovered_mpjpe_mm"]) / 3 - overall) < 1e-3 * overall
+    base = create_model("mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2)
+    save_checkpoint(base, tmp_path / "mixste")
+    assert evaluate.main(["--checkpoint", str(tmp_path / "mixste"), "--data", "synthetic", "--kept-frames"]) == 2
+    assert "not a HoT model" in capsys.readouterr().err
+
+
 def test_two_process_training_stays_in_sync(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

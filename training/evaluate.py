@@ -65,6 +65,38 @@ def evaluate_model(model: nn.Module, views: Sequence, flip: bool = True, device:
     return score(torch_runner(model, device), data, model.config.frames, flip)
 
 
+def kept_frame_errors(model: nn.Module, data: PoseClipDataset, batch_size: int = 32) -> dict[str, float]:
+    """HoT only: MPJPE (mm) on the frames TPC kept and on those TRA recovered.
+
+    Whole non-overlapping windows of each sequence, no flip. Far more error on recovered frames
+    means the recovery is the bottleneck; equal errors mean the pruned blocks are.
+    """
+    if getattr(model, "pruner", None) is None:
+        raise ValueError(f"{getattr(model, 'arch', type(model).__name__)} does not prune frames (not a HoT model)")
+    frames = model.config.frames
+    windows = [(inputs[s:s + frames], target[s:s + frames]) for inputs, target in zip(data.inputs, data.targets)
+               for s in range(0, len(target) - frames + 1, frames)]
+    if not windows:
+        raise ValueError(f"no sequence has {frames} frames, the model's window")
+    kept: list[torch.Tensor] = []
+    hook = model.pruner.register_forward_hook(lambda module, args, out: kept.append(out[1]))
+    sums = {"kept": [0.0, 0], "recovered": [0.0, 0]}
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(windows), batch_size):
+                chunk = windows[start:start + batch_size]
+                x = torch.from_numpy(np.stack([w[0] for w in chunk]))
+                error = (model.eval()(x).float() - torch.from_numpy(np.stack([w[1] for w in chunk]))).norm(dim=-1)
+                mask = torch.zeros(error.shape[:2], dtype=torch.bool).scatter_(1, kept.pop(), True)
+                for name, chosen in (("kept", mask), ("recovered", ~mask)):
+                    sums[name][0] += float(error[chosen].sum())
+                    sums[name][1] += int(chosen.sum()) * error.shape[-1]
+    finally:
+        hook.remove()
+    return {f"{name}_mpjpe_mm": 1000 * total / count for name, (total, count) in sums.items()} | {
+        "windows": len(windows)}
+
+
 def dump_npz(data: PoseClipDataset, path: str) -> None:
     arrays = {}
     for i, (inputs, targets) in enumerate(zip(data.inputs, data.targets)):
@@ -81,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic subjects and virtual cameras")
     parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--kept-frames", action="store_true",
+                        help="HoT: also MPJPE on the frames TPC kept vs those TRA recovered (whole windows, no flip)")
     parser.add_argument("--dump-npz", metavar="F",
                         help="also write the split's normalised inputs and targets (inputs_<i>, targets_<i>) "
                              "for `python -m runtimes.benchmark --eval-data F`")
@@ -97,6 +131,8 @@ def report(args: argparse.Namespace) -> None:
     if args.dump_npz:
         dump_npz(evaluation_set(views, model.config.frames, model.config.in_channels), args.dump_npz)
     metrics = evaluate_model(model, views, flip=not args.no_flip)
+    if args.kept_frames:
+        metrics |= kept_frame_errors(model, evaluation_set(views, model.config.frames, model.config.in_channels))
     metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split)
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -105,6 +141,9 @@ def report(args: argparse.Namespace) -> None:
               f"{metrics['frames']} frames): MPJPE {metrics['mpjpe_mm']:.1f} mm, "
               f"P-MPJPE {metrics['p_mpjpe_mm']:.1f} mm, N-MPJPE {metrics['n_mpjpe_mm']:.1f} mm, "
               f"MPJVE {metrics['mpjve_mm']:.2f} mm")
+        if args.kept_frames:
+            print(f"whole windows without flip ({metrics['windows']}): MPJPE {metrics['kept_mpjpe_mm']:.1f} mm on "
+                  f"the frames TPC kept, {metrics['recovered_mpjpe_mm']:.1f} mm on those TRA recovered")
 
 
 if __name__ == "__main__":
