@@ -32,8 +32,8 @@ PUBLISH = $(PY) -m training.publish --data-root $(CMU)
 DEPTH   = $(PY) -m training.train --data scenes --clips-per-epoch 1000 --batch-size 16 --lr 3e-4 --threads 1
 DEPTH_EPOCHS = 30
 weights: $(STAMP)
-	$(TRAIN) --model hot-mixste --epochs 6 --out runs/hot-mixste
-	$(TRAIN) --model mixste --epochs 6 --out runs/mixste
+	$(TRAIN) --model hot-mixste --epochs 8 --out runs/hot-mixste
+	$(TRAIN) --model mixste --epochs 8 --out runs/mixste
 	$(TRAIN) --model hot-motionbert --epochs 1 --out runs/hot-motionbert
 	$(TRAIN) --model motionbert --epochs 1 --out runs/motionbert
 	for m in hot-mixste mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
