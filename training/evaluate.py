@@ -78,6 +78,7 @@ def kept_frame_errors(model: nn.Module, data: PoseClipDataset, batch_size: int =
                for s in range(0, len(target) - frames + 1, frames)]
     if not windows:
         raise ValueError(f"no sequence has {frames} frames, the model's window")
+    model.eval()
     kept: list[torch.Tensor] = []
     hook = model.pruner.register_forward_hook(lambda module, args, out: kept.append(out[1]))
     sums = {"kept": [0.0, 0], "recovered": [0.0, 0]}
@@ -86,7 +87,7 @@ def kept_frame_errors(model: nn.Module, data: PoseClipDataset, batch_size: int =
             for start in range(0, len(windows), batch_size):
                 chunk = windows[start:start + batch_size]
                 x = torch.from_numpy(np.stack([w[0] for w in chunk]))
-                error = (model.eval()(x).float() - torch.from_numpy(np.stack([w[1] for w in chunk]))).norm(dim=-1)
+                error = (model(x).float() - torch.from_numpy(np.stack([w[1] for w in chunk]))).norm(dim=-1)
                 mask = torch.zeros(error.shape[:2], dtype=torch.bool).scatter_(1, kept.pop(), True)
                 for name, chosen in (("kept", mask), ("recovered", ~mask)):
                     sums[name][0] += float(error[chosen].sum())
@@ -128,11 +129,12 @@ def report(args: argparse.Namespace) -> None:
 
     model, _ = load_checkpoint(args.checkpoint)
     views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
+    data = evaluation_set(views, model.config.frames, model.config.in_channels)
     if args.dump_npz:
-        dump_npz(evaluation_set(views, model.config.frames, model.config.in_channels), args.dump_npz)
-    metrics = evaluate_model(model, views, flip=not args.no_flip)
+        dump_npz(data, args.dump_npz)
+    metrics = score(torch_runner(model), data, model.config.frames, flip=not args.no_flip)
     if args.kept_frames:
-        metrics |= kept_frame_errors(model, evaluation_set(views, model.config.frames, model.config.in_channels))
+        metrics |= kept_frame_errors(model, data)
     metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split)
     if args.json:
         print(json.dumps(metrics, indent=2))

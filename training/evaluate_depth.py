@@ -9,8 +9,8 @@ image (AiT-P: one decoder pass; AR: the KV-cached loop). Comparing checkpoints t
 without mask augmentation, or AiT-P against AR, is comparing rows. A stage-1 tokenizer
 checkpoint (ait-depth-vqvae) gets a reconstruction row instead. Every row on rendered scenes also has
 the RMSE inside the sensor holes against the complete rendered depth: what mask augmentation is meant
-to improve. `--rgbd-sample` also scores
-each model on a real RGB-D frame's valid pixels and writes the colour maps side by side.
+to improve. `--rgbd-sample` also scores each model on a real RGB-D frame's valid pixels and writes the
+colour maps side by side.
 """
 from __future__ import annotations
 
