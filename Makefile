@@ -34,8 +34,8 @@ DEPTH_EPOCHS = 30
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 8 --out runs/hot-mixste
 	$(TRAIN) --model mixste --epochs 8 --out runs/mixste
-	$(TRAIN) --model hot-motionbert --epochs 2 --out runs/hot-motionbert
-	$(TRAIN) --model motionbert --epochs 2 --out runs/motionbert
+	$(TRAIN) --model hot-motionbert --epochs 3 --out runs/hot-motionbert
+	$(TRAIN) --model motionbert --epochs 3 --out runs/motionbert
 	for m in hot-mixste mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
 	$(PY) -m compression.qat --model hot-mixste --data mix --data-root $(CMU) --epochs 2 --clips-per-epoch 2000 \
 		--threads 1 --out runs/bundles/hot-mixste-int8 --overwrite --publish
