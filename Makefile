@@ -30,7 +30,7 @@ TRAIN   = $(PY) -m training.train --data mix --data-root $(CMU) --batch-size 32 
 PUBLISH = $(PY) -m training.publish --data-root $(CMU)
 # Depth: stage 1 (tokenizer), then stage 2 (solver) on 1,000 new scenes per epoch.
 DEPTH   = $(PY) -m training.train --data scenes --clips-per-epoch 1000 --batch-size 16 --lr 3e-4 --threads 1
-DEPTH_EPOCHS = 30
+DEPTH_EPOCHS = 50
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 8 --out runs/hot-mixste
 	$(TRAIN) --model mixste --epochs 8 --out runs/mixste

@@ -20,10 +20,11 @@ KEEP_FLOAT_MODULES = {
     "embedding": ("joint_embed",),
     "head": ("head", "head_norm", "pre_logits"),
 }
-# The attention maths between activations (q k^T, softmax, @ v); the q/k/v and output Linears stay INT8.
-# Torch graph names look like `attn/matmul/3`; exported ones `/model/spatial_blocks.0/attn/MatMul_1`
+# The attention maths between activations (q k^T, softmax, @ v, and the interpolated recovery's
+# weights @ kept tokens); the q/k/v and output Linears stay INT8. Torch graph names look like
+# `attn/matmul/3` or `recovery/matmul/0`; exported ones `/model/spatial_blocks.0/attn/MatMul_1`
 # (`.../attn/qkv/MatMul` is a Linear and does not match).
-ATTENTION_PATTERNS = (r"(.*/)?attn/(matmul|softmax)/\d+", r".*/attn/(MatMul|Softmax)(_\d+)?")
+ATTENTION_PATTERNS = (r"(.*/)?(attn|recovery)/(matmul|softmax)/\d+", r".*/(attn|recovery)/(MatMul|Softmax)(_\d+)?")
 KEEP_FLOAT_PARTS = (*KEEP_FLOAT_MODULES, "attention")
 DEFAULT_KEEP_FLOAT = ("selection", "embedding", "head", "attention")
 

@@ -87,7 +87,10 @@ def load_checkpoint(directory: str | Path, **overrides: Any) -> tuple[nn.Module,
     from .models.hot.official import load_official_weights
 
     info = read_checkpoint_info(directory)
-    model = create_model(info["arch"], **{**info["config"], **overrides})
+    config = dict(info["config"])
+    if "token_num" in config:  # HoT-family checkpoints written before `recovery` existed use the official TRA
+        config.setdefault("recovery", "attention")
+    model = create_model(info["arch"], **{**config, **overrides})
     weights = Path(directory) / WEIGHTS
     try:
         load_official_weights(model, weights)

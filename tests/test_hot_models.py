@@ -1,10 +1,13 @@
 """HoT model family: registry, configs, pruning strategies, bad input."""
+import json
+
 import pytest
 import torch
 
 from edgetokens import create_model, list_models
 from edgetokens.models.complexity import count_parameters
 from edgetokens.models.hot.pruning import SELECTION_STRATEGIES
+from edgetokens.models.hot.recovery import interpolation_weights
 
 SMALL = dict(frames=27, embed_dim=32, mlp_hidden=64, depth=4, heads=4)
 
@@ -34,9 +37,11 @@ def test_paper_configurations_have_official_parameter_counts(name, params):
     assert count_parameters(create_model(name)) == params
 
 
-@pytest.mark.parametrize("name", ["mixste", "hot-mixste", "motionbert", "hot-motionbert"])
-def test_seq2seq_output_shape_and_gradients(name):
-    model = small(name).train()
+@pytest.mark.parametrize("name,recovery", [
+    ("mixste", None), ("hot-mixste", "attention"), ("hot-mixste", "interpolated-attention"),
+    ("motionbert", None), ("hot-motionbert", "attention"), ("hot-motionbert", "interpolated-attention")])
+def test_seq2seq_output_shape_and_gradients(name, recovery):
+    model = small(name, **({"recovery": recovery} if recovery else {})).train()
     x = torch.randn(2, *model.input_shape)
     out = model(x)
     assert out.shape == (2, 27, 17, 3)
@@ -81,6 +86,49 @@ def test_keep_index_forces_the_kept_frames():
     assert torch.allclose(model(x), model(x, keep_index=own))
 
 
+def test_interpolation_weights_are_linear_between_kept_frames_and_constant_outside():
+    weights = interpolation_weights(torch.tensor([[2, 5, 9]]), 12)[0]
+    assert torch.allclose(weights.sum(-1), torch.ones(12))
+    for frame, kept in ((2, 0), (5, 1), (9, 2)):  # a kept frame is copied exactly
+        assert weights[frame].tolist() == [float(k == kept) for k in range(3)]
+    assert torch.allclose(weights[3], torch.tensor([2 / 3, 1 / 3, 0.0]))
+    assert torch.allclose(weights[7], torch.tensor([0.0, 0.5, 0.5]))
+    assert weights[:2, 0].tolist() == [1.0, 1.0] and weights[10:, 2].tolist() == [1.0, 1.0]
+    assert interpolation_weights(torch.tensor([[4]]), 6).eq(1.0).all()
+
+
+def test_interpolated_recovery_resolves_time_from_the_start():
+    """At initialisation the official TRA gives every frame of a clip the same output; the
+    interpolated form follows the kept frames, and its output at a kept frame is that frame's."""
+    x = torch.randn(2, 27, 17, 2)
+    official = small("hot-mixste", recovery="attention")
+    assert torch.allclose(official(x), official(x)[:, :1].expand(-1, 27, -1, -1), atol=1e-6)
+    torch.manual_seed(0)
+    model = small("hot-mixste", recovery="interpolated-attention")
+    assert (model(x) - model(x)[:, :1]).abs().amax() > 1e-3
+    kept = torch.randn(1, 9, 17, 32)
+    index = torch.tensor([[0, 3, 5, 9, 12, 15, 20, 22, 26]])
+    model.recovery.attn.proj.weight.data.zero_()
+    model.recovery.attn.proj.bias.data.zero_()
+    recovered = model.recovery(kept, index)
+    assert torch.allclose(recovered[:, index[0]], kept, atol=1e-6)
+    assert torch.allclose(recovered[:, 4], 0.5 * (kept[:, 1] + kept[:, 2]), atol=1e-6)
+
+
+def test_old_hot_checkpoints_load_with_the_official_recovery(tmp_path):
+    from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+
+    model = small("hot-mixste", recovery="attention")
+    save_checkpoint(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["config"]["recovery"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    loaded = load_checkpoint(tmp_path)[0].eval()
+    assert loaded.config.recovery == "attention" and create_model("hot-mixste").config.recovery != "attention"
+    x = torch.randn(1, *model.input_shape)
+    assert torch.allclose(loaded(x), model(x))
+
+
 def test_dpc_knn_is_deterministic_across_calls():
     model = small("hot-motionbert")
     x = torch.randn(4, *model.input_shape)
@@ -92,6 +140,7 @@ def test_dpc_knn_is_deterministic_across_calls():
     (dict(layer_index=0), "layer_index"),
     (dict(layer_index=4), "layer_index"),
     (dict(embed_dim=30), "divisible by heads"),
+    (dict(recovery="nearest"), "recovery 'nearest' is not one of"),
 ])
 def test_invalid_configs_state_the_rule(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -113,5 +162,7 @@ def test_wrong_input_shape_says_what_was_expected():
         model(torch.randn(1, 27, 16, 2))
     with pytest.raises(ValueError, match="keep_index must have shape"):
         model(torch.randn(1, 27, 17, 2), keep_index=torch.zeros(1, 8, dtype=torch.long))
+    with pytest.raises(ValueError, match="distinct frames"):
+        model(torch.randn(1, 27, 17, 2), keep_index=torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 7]]))
     with pytest.raises(ValueError, match=r"\[0, 26\]"):
         model(torch.randn(1, 27, 17, 2), keep_index=torch.full((1, 9), 27))

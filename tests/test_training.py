@@ -119,7 +119,7 @@ def test_evaluate_cli(tmp_path, capsys):
         assert np.all(data["targets_0"][:, 0] == 0)
 
 
-def test_evaluate_splits_hot_errors_into_kept_and_recovered_frames(tmp_path, capsys):
+def test_evaluate_window_errors_split_kept_recovered_frames_and_motion(tmp_path, capsys):
     assert train.main(quick_args(tmp_path)) == 0
     capsys.readouterr()
     assert evaluate.main(["--checkpoint", str(tmp_path / "run" / "best"), "--data", "synthetic", "--json",
@@ -133,10 +133,16 @@ def test_evaluate_splits_hot_errors_into_kept_and_recovered_frames(tmp_path, cap
     overall = 1000 * float((pred - torch.from_numpy(np.stack([w[1] for w in windows]))).norm(dim=-1).mean())
     assert metrics["windows"] == len(windows)  # 3 of 9 frames kept per window: the parts weigh 1/3 and 2/3
     assert abs((metrics["kept_mpjpe_mm"] + 2 * metrics["recovered_mpjpe_mm"]) / 3 - overall) < 1e-3 * overall
+    truth = torch.from_numpy(np.stack([w[1] for w in windows]))
+    motion = truth - truth.mean(dim=1, keepdim=True)
+    assert abs(metrics["static_motion_mm"] - 1000 * float(motion.norm(dim=-1).mean())) < 1e-3
+    moved = pred - pred.mean(dim=1, keepdim=True)
+    assert abs(metrics["motion_mpjpe_mm"] - 1000 * float((moved - motion).norm(dim=-1).mean())) < 1e-3
     base = create_model("mixste", frames=9, embed_dim=16, mlp_hidden=16, depth=2, heads=2)
     save_checkpoint(base, tmp_path / "mixste")
-    assert evaluate.main(["--checkpoint", str(tmp_path / "mixste"), "--data", "synthetic", "--kept-frames"]) == 2
-    assert "not a HoT model" in capsys.readouterr().err
+    assert evaluate.main(["--checkpoint", str(tmp_path / "mixste"), "--data", "synthetic", "--json", "--windows"]) == 0
+    base_metrics = json.loads(capsys.readouterr().out)  # no frames pruned: motion only
+    assert "kept_mpjpe_mm" not in base_metrics and base_metrics["static_motion_mm"] == metrics["static_motion_mm"]
 
 
 def test_two_process_training_stays_in_sync(tmp_path):

@@ -81,11 +81,15 @@ register_model("motionbert-full-243", MotionBERT, _MOTIONBERT_FULL_243,
 register_model("hot-motionbert-full-243", MotionBERT, replace(_MOTIONBERT_FULL_243, token_num=81, layer_index=1),
                "HoT on the full 512-dim MotionBERT")
 register_model("mixste", MixSTE, _MIXSTE_EDGE, "edge MixSTE: 81 frames, 64-dim, 6 block pairs")
-register_model("hot-mixste", MixSTE, replace(_MIXSTE_EDGE, token_num=27, layer_index=2),
-               "edge HoT-MixSTE: 27 of 81 frames kept from block 2")
+# The edge HoT models recover frames from interpolated queries (recovery.py says why); the -243
+# configurations keep the official TRA so that official checkpoints load and reproduce.
+register_model("hot-mixste", MixSTE, replace(_MIXSTE_EDGE, token_num=27, layer_index=2,
+                                             recovery="interpolated-attention"),
+               "edge HoT-MixSTE: 27 of 81 frames kept from block 2, interpolated recovery")
 register_model("motionbert", MotionBERT, _MOTIONBERT_EDGE, "edge MotionBERT: 81 frames, 64-dim, 3 layers")
-register_model("hot-motionbert", MotionBERT, replace(_MOTIONBERT_EDGE, token_num=27, layer_index=1),
-               "edge HoT-MotionBERT: 27 of 81 frames kept from layer 1")
+register_model("hot-motionbert", MotionBERT, replace(_MOTIONBERT_EDGE, token_num=27, layer_index=1,
+                                                     recovery="interpolated-attention"),
+               "edge HoT-MotionBERT: 27 of 81 frames kept from layer 1, interpolated recovery")
 
 _AIT_EDGE = AiTDepthConfig()
 _AIT_480 = AiTDepthConfig(image_size=480, d_model=256, heads=8, mlp_hidden=1024, encoder_depth=6, decoder_depth=6,

@@ -20,7 +20,8 @@ class PoseLifter(nn.Module):
         self.config = config
         if config.hourglass:
             self.pruner = TokenPruningCluster(config.frames, config.token_num, config.embed_dim, config.selection)
-            self.recovery = TokenRecoveringAttention(config.frames, config.embed_dim, config.heads)
+            self.recovery = TokenRecoveringAttention(config.frames, config.embed_dim, config.heads,
+                                                     interpolated=config.recovery == "interpolated-attention")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .pruning import SELECTION_STRATEGIES
+from .recovery import RECOVERY_MODES
 
 
 @dataclass
@@ -21,6 +22,7 @@ class PoseLifterConfig:
     token_num: int | None = None
     layer_index: int | None = None
     selection: str = "dpc-knn"
+    recovery: str = "attention"  # "attention": official TRA; "interpolated-attention": see recovery.py
 
     @property
     def hourglass(self) -> bool:
@@ -47,6 +49,8 @@ class PoseLifterConfig:
                 raise ValueError(
                     f"selection {self.selection!r} is not one of {sorted(SELECTION_STRATEGIES)}"
                 )
+            if self.recovery not in RECOVERY_MODES:
+                raise ValueError(f"recovery {self.recovery!r} is not one of {list(RECOVERY_MODES)}")
         elif self.layer_index is not None:
             raise ValueError("layer_index is only meaningful with token_num (the HoT variant)")
 

@@ -50,7 +50,7 @@ class MixSTE(PoseLifter):
                 tokens, keep_index = self.pruner(tokens, keypoints, keep_index)
             tokens = self.spatial_temporal(tokens, i)
         if self.config.hourglass:
-            tokens = self.recovery(tokens)
+            tokens = self.recovery(tokens, keep_index)
         else:
             keep_index = None
         return self.finish(self.head(self.head_norm(tokens)), keep_index, return_keep_index)

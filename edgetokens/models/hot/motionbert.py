@@ -81,7 +81,7 @@ class MotionBERT(PoseLifter):
             tokens = x_st * alpha[..., 0:1] + x_ts * alpha[..., 1:2]
         tokens = self.norm(tokens).reshape(b, f, j, dim)
         if self.config.hourglass:
-            tokens = self.recovery(tokens)
+            tokens = self.recovery(tokens, keep_index)
         else:
             keep_index = None
         out = self.head(torch.tanh(self.pre_logits(tokens)))

@@ -123,7 +123,10 @@ class TokenPruningCluster(nn.Module):
             return keep_index.long()
         if keep_index.min() < 0 or keep_index.max() >= self.frames:
             raise ValueError(f"keep_index values must lie in [0, {self.frames - 1}]")
-        return torch.sort(keep_index.long(), dim=-1).values
+        ordered = torch.sort(keep_index.long(), dim=-1).values
+        if (ordered[:, 1:] == ordered[:, :-1]).any():
+            raise ValueError("keep_index must name distinct frames; a row repeats a frame index")
+        return ordered
 
     def forward(
         self, tokens: torch.Tensor, keypoints: torch.Tensor, keep_index: torch.Tensor | None = None
