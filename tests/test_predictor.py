@@ -78,9 +78,15 @@ def test_second_start_uses_the_cached_bundle(predictor, checkpoint, cache):
     again = Predictor("hot-mixste", device="cpu", weights=checkpoint, cache_dir=cache)
     assert again.info.bundle == predictor.info.bundle and again.info.export_ms == 0
     assert again.device in ("onnxruntime:cpu", "openvino:CPU") and again.load_ms > 0
-    by_path = Predictor(predictor.info.bundle, device="openvino:CPU", cache_dir=cache)
     kp = pixels(30, seed=3)
-    assert np.abs(by_path.predict(kp, SIZE).poses_3d - predictor.predict(kp, SIZE).poses_3d).max() < 1e-3
+    by_path = Predictor(predictor.info.bundle, device=predictor.device, cache_dir=cache)
+    assert np.abs(by_path.predict(kp, SIZE).poses_3d - predictor.predict(kp, SIZE).poses_3d).max() < 1e-5
+    # Another backend may break a near-tie in DPC-kNN differently on these random weights (seen: one of
+    # 27 kept frames), and the interpolated recovery follows the kept frames; test_export checks the
+    # backends against torch with the same kept frames.
+    on_openvino = Predictor(predictor.info.bundle, device="openvino:CPU", cache_dir=cache).predict(kp, SIZE)
+    assert on_openvino.device == "openvino:CPU" and on_openvino.poses_3d.shape == (30, 17, 3)
+    assert np.abs(on_openvino.poses_3d - predictor.predict(kp, SIZE).poses_3d).max() < 0.05
 
 
 def test_coco_layout_and_scores(predictor):
