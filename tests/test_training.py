@@ -133,6 +133,7 @@ def test_evaluate_window_errors_split_kept_recovered_frames_and_motion(tmp_path,
     overall = 1000 * float((pred - torch.from_numpy(np.stack([w[1] for w in windows]))).norm(dim=-1).mean())
     assert metrics["windows"] == len(windows)  # 3 of 9 frames kept per window: the parts weigh 1/3 and 2/3
     assert abs((metrics["kept_mpjpe_mm"] + 2 * metrics["recovered_mpjpe_mm"]) / 3 - overall) < 1e-3 * overall
+    assert abs(metrics["window_mpjpe_mm"] - overall) < 1e-3 * overall
     truth = torch.from_numpy(np.stack([w[1] for w in windows]))
     motion = truth - truth.mean(dim=1, keepdim=True)
     assert abs(metrics["static_motion_mm"] - 1000 * float(motion.norm(dim=-1).mean())) < 1e-3

@@ -66,7 +66,7 @@ def evaluate_model(model: nn.Module, views: Sequence, flip: bool = True, device:
 
 
 def window_errors(model: nn.Module, data: PoseClipDataset, batch_size: int = 32) -> dict[str, float]:
-    """Errors over whole non-overlapping windows (no flip): of the motion, and for HoT of kept frames.
+    """Errors over whole non-overlapping windows (no flip): MPJPE, of the motion, and for HoT of kept frames.
 
     `motion_mpjpe_mm` is the error of each window's poses minus their window mean, against the same
     for a model that outputs one pose per window (`static_motion_mm`: the truth's motion around its
@@ -83,7 +83,7 @@ def window_errors(model: nn.Module, data: PoseClipDataset, batch_size: int = 32)
     model.eval()
     kept: list[torch.Tensor] = []
     hook = pruner.register_forward_hook(lambda module, args, out: kept.append(out[1])) if pruner else None
-    sums = {name: [0.0, 0] for name in ("kept", "recovered", "motion", "static_motion")}
+    sums: dict[str, list] = {}
     try:
         with torch.inference_mode():
             for start in range(0, len(windows), batch_size):
@@ -92,19 +92,20 @@ def window_errors(model: nn.Module, data: PoseClipDataset, batch_size: int = 32)
                 pred, truth = model(x).float(), torch.from_numpy(np.stack([w[1] for w in chunk]))
                 error = (pred - truth).norm(dim=-1)
                 motion = truth - truth.mean(dim=1, keepdim=True)
-                parts = [("motion", (pred - pred.mean(dim=1, keepdim=True) - motion).norm(dim=-1)),
-                         ("static_motion", motion.norm(dim=-1))]
+                parts = [("window_mpjpe_mm", error),
+                         ("motion_mpjpe_mm", (pred - pred.mean(dim=1, keepdim=True) - motion).norm(dim=-1)),
+                         ("static_motion_mm", motion.norm(dim=-1))]
                 if pruner:
                     mask = torch.zeros(error.shape[:2], dtype=torch.bool).scatter_(1, kept.pop(), True)
-                    parts += [("kept", error[mask]), ("recovered", error[~mask])]
+                    parts += [("kept_mpjpe_mm", error[mask]), ("recovered_mpjpe_mm", error[~mask])]
                 for name, part in parts:
-                    sums[name][0] += float(part.sum())
-                    sums[name][1] += part.numel()
+                    total = sums.setdefault(name, [0.0, 0])
+                    total[0] += float(part.sum())
+                    total[1] += part.numel()
     finally:
         if hook:
             hook.remove()
-    return {f"{name}_mpjpe_mm" if name in ("kept", "recovered", "motion") else f"{name}_mm": 1000 * total / count
-            for name, (total, count) in sums.items() if count} | {"windows": len(windows)}
+    return {name: 1000 * total / count for name, (total, count) in sums.items()} | {"windows": len(windows)}
 
 
 def dump_npz(data: PoseClipDataset, path: str) -> None:
@@ -158,7 +159,8 @@ def report(args: argparse.Namespace) -> None:
             if "kept_mpjpe_mm" in metrics:
                 kept = (f"MPJPE {metrics['kept_mpjpe_mm']:.1f} mm on the frames TPC kept, "
                         f"{metrics['recovered_mpjpe_mm']:.1f} mm on those TRA recovered; ")
-            print(f"whole windows without flip ({metrics['windows']}): {kept}motion within windows "
+            print(f"whole windows without flip ({metrics['windows']}): MPJPE {metrics['window_mpjpe_mm']:.1f} mm; "
+                  f"{kept}motion within windows "
                   f"{metrics['motion_mpjpe_mm']:.1f} mm (one static pose per window: "
                   f"{metrics['static_motion_mm']:.1f} mm)")
 
