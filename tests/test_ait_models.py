@@ -277,6 +277,31 @@ def test_teacher_forcing_logits_are_causal():
     assert not torch.allclose(logits[:, 6:], logits_changed[:, 6:])
 
 
+def test_scheduled_sampling_feeds_the_models_own_soft_tokens():
+    model = tiny_model(parallel=False)
+    solver = model.solver
+    x, ids = images(TINY), torch.randint(0, 16, (2, 16))
+    with torch.no_grad():
+        memory = solver.encode(model.backbone(x))
+        forced = solver.teacher_forcing(memory, ids)
+        assert torch.equal(solver.teacher_forcing(memory, ids, sampling=0.0), forced)
+        # sampling=1: every input after the prompt is the soft token of the first (teacher-forced) pass.
+        own = solver.soft_tokens(forced[:, :-1])
+        expected = solver.run_decoder(torch.cat((solver.prompt(2), own), dim=1), solver.memory_kv(memory))
+        assert torch.allclose(solver.teacher_forcing(memory, ids, sampling=1.0), expected, atol=1e-6)
+        torch.manual_seed(0)
+        half = solver.teacher_forcing(memory, ids, sampling=0.5)
+    # Position 0 sees only the prompt; later ones differ from plain teacher forcing where an input was swapped.
+    assert torch.equal(half[:, 0], forced[:, 0]) and not torch.allclose(half, forced)
+    model.train()
+    model.logits(x, ids, sampling=0.5).sum().backward()  # the second pass trains the solver
+    assert solver.vocab_embed.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        solver.teacher_forcing(memory, ids, sampling=1.5)
+    with pytest.raises(ValueError, match="autoregressive"):
+        tiny_model(parallel=True).logits(x, ids, sampling=0.5)
+
+
 def test_frozen_tokenizer_stays_in_eval_mode_and_passes_gradients():
     model = tiny_model()
     model.train()

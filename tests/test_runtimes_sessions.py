@@ -145,6 +145,7 @@ def test_profile_sums_layer_times_by_type(bundle, capsys):
     assert result["p50_ms"] > 0 and result["nodes"] > 10
     assert any(node_type == "FullyConnected" for node_type, _ in result["by_type"])
     assert sum(ms for ms, _ in result["by_type"].values()) > 0
-    assert profile.main([xml, "--threads", "1", "--repeats", "2", "--top", "3"]) == 0
-    assert "nodes" in capsys.readouterr().out
+    assert profile.main([xml, "--threads", "1", "--repeats", "2", "--top", "3", "--hints", "f32,bf16"]) == 0
+    out = capsys.readouterr().out
+    assert "[f32]: p50" in out and "[bf16]: p50" in out
     assert profile.main(["missing.xml"]) == 2

@@ -72,6 +72,17 @@ def test_stage2_errors(tokenizer, tmp_path, capsys):
     assert "train a matching ait-depth-vqvae" in capsys.readouterr().err
     assert train.main(["--model", "ait-depth-vqvae", *QUICK, "--data", "kinect", *out]) == 2
     assert "unknown depth data 'kinect'" in capsys.readouterr().err
+    assert train.main(["--model", "ait-depth", *QUICK, "--tokenizer", str(tokenizer / "last"),
+                       "--ar-sampling", "0.5", *out]) == 2
+    assert "applies to the autoregressive decoder" in capsys.readouterr().err
+
+
+def test_ar_solver_trains_with_scheduled_sampling(tokenizer, tmp_path):
+    out = tmp_path / "ar"
+    assert train.main(["--model", "ait-depth-ar", *QUICK, "--tokenizer", str(tokenizer / "last"), "--epochs", "1",
+                       "--ar-sampling", "0.5", "--out", str(out)]) == 0
+    info = read_checkpoint_info(out / "last")
+    assert info["data"]["ar_sampling"] == 0.5 and info["metrics"]["rmse"] > 0
 
 
 def test_evaluate_depth_compares_decodings_and_modes(tmp_path, shared_dir, capsys):
@@ -95,8 +106,10 @@ def test_evaluate_depth_compares_decodings_and_modes(tmp_path, shared_dir, capsy
     assert baseline["mode"] == "baseline" and baseline["images"] == 2 and baseline["rmse"] > 0
     assert baseline["rmse"] not in {r["rmse"] for r in rows}
     assert [(r["mode"], r["decoding"]) for r in rows] == [("AiT-P", "soft"), ("AiT-P", "hard"), ("AR", "soft"),
-                                                          ("AR", "hard")]
-    assert all(r["rmse"] > 0 and r["latency_ms"] > 0 and r["images"] == 2 for r in rows)
+                                                          ("AR", "hard"), ("AR, true prefix", "soft")]
+    assert all(r["rmse"] > 0 and r["images"] == 2 and 0 <= r["token_acc"] <= 1 for r in rows)
+    assert all(r["latency_ms"] > 0 for r in rows[:4]) and "latency_ms" not in rows[4]
+    assert rows[4]["rmse"] != rows[2]["rmse"]  # fed the test depth's tokens, not its own predictions
     assert rows[0]["rmse"] != rows[1]["rmse"]  # soft and hard decoding differ
     assert rows[0]["rgbd_sample_rmse"] > 0 and "rgbd_sample_rmse" not in rows[1]
     import cv2
@@ -114,3 +127,23 @@ def test_evaluate_depth_scores_a_tokenizer_inside_the_holes(tokenizer, tmp_path,
     assert row["mode"] == "tokenizer" and row["mask_ratio"] == 0.5
     assert row["rmse"] > 0 and row["hole_rmse"] > 0 and row["codes_used"] >= 1
     assert "| tokenizer | mask ratio |" in capsys.readouterr().out
+
+
+def test_token_accuracy_counts_code_ids_equal_to_the_test_depths_tokens():
+    from edgetokens import create_model
+    from training.depth import depth_sources
+    from training.evaluate_depth import score_with_tokens
+
+    torch.manual_seed(0)
+    model = create_model("ait-depth-ar", image_size=64).eval()
+    _, test_set = depth_sources("scenes", 64, 1126, 1, 3)
+    solver = model.solver
+
+    def echo(image, ids=None, sampling=0.0):  # logits that name exactly the given tokens
+        logits = torch.zeros(ids.shape + (solver.vocab_size,))
+        return logits.scatter(-1, ids[..., None] + solver.code_offset, 10.0)
+
+    model.logits = echo
+    assert score_with_tokens(model, test_set, soft=True, true_prefix=True)["token_acc"] == 1.0
+    model.logits = lambda image, ids=None, sampling=0.0: echo(image, (ids + 1) % solver.num_codes)
+    assert score_with_tokens(model, test_set, soft=True, true_prefix=True)["token_acc"] == 0.0

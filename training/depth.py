@@ -87,8 +87,9 @@ class NormalisedDepth(Dataset):
         return {"image": torch.from_numpy(normalize_image(rgb)), "depth": torch.as_tensor(item["depth"])[None]}
 
 
-def score_depth(predict, test_set: Dataset, key: str = "image", batch_size: int = 8) -> dict[str, float]:
-    """Per-image depth metrics of `predict(batch[key]) -> (B, 1, S, S)` on the valid pixels, averaged.
+def score_depth(predict, test_set: Dataset, key: str | None = "image", batch_size: int = 8) -> dict[str, float]:
+    """Per-image depth metrics of `predict(batch[key]) -> (B, 1, S, S)` on the valid pixels, averaged
+    (`key=None`: predict gets the whole batch, e.g. to teacher-force with the test depth's tokens).
 
     Where the data has the complete depth (our renderer), also `hole_rmse`: the RMSE (m) inside the
     sensor holes against the rendered depth, over all hole pixels. That is what mask augmentation is
@@ -98,7 +99,7 @@ def score_depth(predict, test_set: Dataset, key: str = "image", batch_size: int 
     loader = torch.utils.data.DataLoader(test_set, batch_size=batch_size)
     with torch.inference_mode():
         for batch in loader:
-            pred = predict(batch[key]).float()
+            pred = predict(batch if key is None else batch[key]).float()
             for i, gt in enumerate(batch["depth"].numpy()[:, 0]):
                 if (gt > 0).any():
                     per_image.append(depth_metrics(pred[i, 0].numpy(), gt, eigen_crop=False))
@@ -123,13 +124,17 @@ def tokenizer_step(ratio: float, patch: int):
     return step
 
 
-def solver_step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
-    image, depth = batch["image"].to(device), batch["depth"].to(device)
-    ids = net.tokenize(depth)  # targets from the frozen tokenizer (holes included, as the official code)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        logits = net.logits(image, ids)
-    logits = logits.float()
-    return ait_depth_loss(logits, ids, net.decode(logits, soft=True), depth)
+def solver_step(sampling: float = 0.0):
+    """Stage-2 step; `sampling` > 0: scheduled sampling of the AR decoder's inputs (TaskSolver.teacher_forcing)."""
+    def step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
+        image, depth = batch["image"].to(device), batch["depth"].to(device)
+        ids = net.tokenize(depth)  # targets from the frozen tokenizer (holes included, as the official code)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net.logits(image, ids, sampling)
+        logits = logits.float()
+        return ait_depth_loss(logits, ids, net.decode(logits, soft=True), depth)
+
+    return step
 
 
 def evaluate_tokenizer(model: nn.Module, test_set: Dataset) -> dict[str, float]:
@@ -190,4 +195,10 @@ def depth_task(args: argparse.Namespace, model: nn.Module) -> TrainingTask:
     else:
         model.freeze_tokenizer()  # --resume restores the whole model, tokenizer included
     info["tokenizer"] = str(args.tokenizer)
-    return TrainingTask(train_set, solver_step, lambda m: evaluate_solver(m, test_set), "rmse", info, unit="image")
+    sampling = getattr(args, "ar_sampling", 0.0)
+    if sampling and model.config.parallel:
+        raise ValueError(f"--ar-sampling applies to the autoregressive decoder (ait-depth-ar), not {model.arch}")
+    if sampling:
+        info["ar_sampling"] = sampling
+    return TrainingTask(train_set, solver_step(sampling), lambda m: evaluate_solver(m, test_set), "rmse", info,
+                        unit="image")

@@ -5,7 +5,9 @@
 
 For each checkpoint, on the test split: metrics with soft decoding (probability-weighted codebook
 vectors, the model's default) and with hard decoding (argmax ids), and the eager-torch latency of one
-image (AiT-P: one decoder pass; AR: the KV-cached loop). Comparing checkpoints trained with and
+image (AiT-P: one decoder pass; AR: the KV-cached loop), and the share of code tokens predicted right.
+An AR checkpoint also gets a row decoded from the true previous tokens (teacher forcing on the test
+depth): the gap to greedy AR is what its own mistakes cost. Comparing checkpoints trained with and
 without mask augmentation, or AiT-P against AR, is comparing rows. A stage-1 tokenizer
 checkpoint (ait-depth-vqvae) gets a reconstruction row instead. Every row on rendered scenes also has
 the RMSE inside the sensor holes against the complete rendered depth: what mask augmentation is meant
@@ -31,11 +33,36 @@ from edgetokens.vision.image import model_input, to_image_size
 from training.depth import DEFAULT_TEST_SCENES, depth_sources, evaluate_tokenizer, score_depth
 
 
+def logits_fn(model: torch.nn.Module, soft: bool, true_prefix: bool = False):
+    """batch -> full-vocabulary logits: AiT-P, greedy AR (soft or hard next-token inputs), or, with
+    `true_prefix`, AR given the test depth's own previous tokens (a diagnostic: the gap to greedy AR is
+    what the decoder's own mistakes cost)."""
+    if model.config.parallel:
+        return lambda batch: model.logits(batch["image"])
+    if true_prefix:
+        return lambda batch: model.logits(batch["image"], model.tokenize(batch["depth"]))
+    return lambda batch: model.generate_ar(batch["image"], soft_input=soft)[0]
+
+
 def decoder(model: torch.nn.Module, soft: bool):
     """images -> depth with the model's decoding mode (AiT-P or AR) and soft or hard tokens."""
-    if model.config.parallel:
-        return lambda images: model.decode(model.logits(images), soft=soft).clamp_min(MIN_DEPTH)
-    return lambda images: model.decode(model.generate_ar(images, soft_input=soft)[0], soft=soft).clamp_min(MIN_DEPTH)
+    get_logits = logits_fn(model, soft)
+    return lambda images: model.decode(get_logits({"image": images}), soft=soft).clamp_min(MIN_DEPTH)
+
+
+def score_with_tokens(model: torch.nn.Module, test_set, soft: bool, true_prefix: bool = False) -> dict:
+    """Depth metrics plus `token_acc`: the share of predicted (argmax) code ids equal to the tokens of
+    the test depth."""
+    get_logits, counts = logits_fn(model, soft, true_prefix), [0, 0]
+
+    def predict(batch: dict) -> torch.Tensor:
+        logits = get_logits(batch)
+        truth = model.tokenize(batch["depth"])
+        counts[0] += int((model.solver.code_logits(logits).argmax(dim=-1) == truth).sum())
+        counts[1] += truth.numel()
+        return model.decode(logits, soft=soft).clamp_min(MIN_DEPTH)
+
+    return score_depth(predict, test_set, key=None) | {"token_acc": counts[0] / counts[1]}
 
 
 def latency_ms(predict, image: torch.Tensor, repeats: int) -> float:
@@ -103,13 +130,16 @@ def run(args: argparse.Namespace) -> list[dict]:
         image = test_set[0]["image"][None]
         for soft in (True, False):
             row = {"checkpoint": path, "mode": "AiT-P" if model.config.parallel else "AR",
-                   "decoding": "soft" if soft else "hard", **score_depth(decoder(model, soft), test_set),
+                   "decoding": "soft" if soft else "hard", **score_with_tokens(model, test_set, soft),
                    "latency_ms": latency_ms(decoder(model, soft), image, args.repeats)}
             if sample is not None and soft:
                 pred, metrics = real_frame(model, sample.rgb, sample.depth)
                 row["rgbd_sample_rmse"] = metrics["rmse"]
                 pictures.append(colorize_depth(pred, max_depth=10.0))
             rows.append(row)
+        if not model.config.parallel:
+            rows.append({"checkpoint": path, "mode": "AR, true prefix", "decoding": "soft",
+                         **score_with_tokens(model, test_set, True, true_prefix=True)})
     if args.baseline_scenes:
         size = load_checkpoint(args.checkpoint[0])[0].config.image_size
         train_set, test_set = depth_sources(args.data, size, args.seed, args.baseline_scenes, args.scenes)
@@ -124,14 +154,17 @@ def run(args: argparse.Namespace) -> list[dict]:
         for r in tokenizers:
             print(f"| {r['checkpoint']} | {r['mask_ratio']} | {r['rmse']:.3f} | {r.get('hole_rmse', float('nan')):.3f} "
                   f"| {r['codes_used']} |")
-    print("| checkpoint | mode | decoding | RMSE m | AbsRel | d1 | hole RMSE m | ms/image | real-frame RMSE m |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| checkpoint | mode | decoding | RMSE m | AbsRel | d1 | hole RMSE m | tokens right | ms/image "
+          "| real-frame RMSE m |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r["mode"] == "tokenizer":
             continue
         real = f"{r['rgbd_sample_rmse']:.3f}" if "rgbd_sample_rmse" in r else ""
+        tokens = f"{r['token_acc']:.3f}" if "token_acc" in r else ""
+        latency = f"{r['latency_ms']:.1f}" if "latency_ms" in r else ""
         print(f"| {r['checkpoint']} | {r['mode']} | {r['decoding']} | {r['rmse']:.3f} | {r['abs_rel']:.3f} "
-              f"| {r['d1']:.3f} | {r.get('hole_rmse', float('nan')):.3f} | {r['latency_ms']:.1f} | {real} |")
+              f"| {r['d1']:.3f} | {r.get('hole_rmse', float('nan')):.3f} | {tokens} | {latency} | {real} |")
     if args.picture and sample is not None:
         truth = colorize_depth(sample.depth, max_depth=10.0)
         cv2.imwrite(args.picture, np.concatenate([sample.rgb[..., ::-1], truth, *pictures], axis=1))

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     depth.add_argument("--tokenizer", default=None, help="stage 2: the trained ait-depth-vqvae checkpoint")
     depth.add_argument("--mask-ratio", type=float, default=0.5,
                        help="stage 1 mask augmentation: share of 16x16 input patches zeroed (0 = off)")
+    depth.add_argument("--ar-sampling", type=float, default=0.0,
+                       help="ait-depth-ar: share of decoder inputs replaced by the model's own soft predictions "
+                            "(scheduled sampling, two passes); 0 = plain teacher forcing")
     return p
 
 

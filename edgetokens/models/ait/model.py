@@ -58,10 +58,12 @@ class AiTDepth(nn.Module):
         """Ground-truth depth (B, 1, S, S) in metres -> target code ids (B, L), raster order."""
         return self.vqvae.encode(depth).flatten(1)
 
-    def logits(self, image: torch.Tensor, target_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Full-vocabulary logits (B, L, V): AiT-P ignores `target_ids`; AR uses them for teacher forcing."""
+    def logits(self, image: torch.Tensor, target_ids: torch.Tensor | None = None,
+               sampling: float = 0.0) -> torch.Tensor:
+        """Full-vocabulary logits (B, L, V): AiT-P ignores `target_ids`; AR uses them for teacher forcing,
+        with a `sampling` share of its inputs replaced by its own soft predictions (scheduled sampling)."""
         self.check_image(image)
-        return self.solver(self.backbone(image), target_ids)
+        return self.solver(self.backbone(image), target_ids, sampling)
 
     def decode(self, logits: torch.Tensor, soft: bool = True) -> torch.Tensor:
         """Logits (B, L, V) -> depth (B, 1, S, S) by the frozen VQ-VAE: soft (tau-weighted codes) or argmax ids."""

@@ -219,6 +219,11 @@ class TaskSolver(nn.Module):
     def code_embeddings(self) -> torch.Tensor:
         return self.vocab_embed[self.code_offset:self.code_offset + self.num_codes]
 
+    def soft_tokens(self, logits: torch.Tensor) -> torch.Tensor:
+        """AR soft next-token inputs (..., d) from full-vocabulary logits: softmax over the code slice at
+        temperature 1, weighting the solver's own code embeddings (not the VQ codebook)."""
+        return self.code_logits(logits).softmax(dim=-1) @ self.code_embeddings()
+
     def prompt(self, batch: int) -> torch.Tensor:
         return self.prompt_embed.expand(batch, -1, -1)
 
@@ -231,12 +236,28 @@ class TaskSolver(nn.Module):
             x = block(x, kv, mask)
         return self.head(x)
 
-    def teacher_forcing(self, memory: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
-        """Training logits (B, L, vocab_size); inputs are [prompt, target code ids[:-1]]."""
+    def teacher_forcing(self, memory: torch.Tensor, target_ids: torch.Tensor, sampling: float = 0.0) -> torch.Tensor:
+        """Training logits (B, L, vocab_size); inputs are [prompt, target code ids[:-1]].
+
+        `sampling` > 0 is two-pass scheduled sampling: that share of the inputs, drawn at random, is
+        replaced by what greedy decoding would feed there, the soft token of the model's own (first-pass,
+        no-gradient) prediction. Trained on ground-truth prefixes only, our AR model learnt to copy its
+        neighbours: 49% of tokens right with the true prefix, 11% when it runs on its own.
+        """
         if target_ids.shape[1] != self.num_tokens:
             raise ValueError(f"target_ids must hold {self.num_tokens} code ids per image, got {target_ids.shape[1]}")
+        if not 0.0 <= sampling <= 1.0:
+            raise ValueError(f"sampling is a share of decoder inputs, in [0, 1]; got {sampling}")
+        memory_kv = self.memory_kv(memory)
+        prompt = self.prompt(memory.shape[0])
         given = self.vocab_embed[target_ids[:, :-1] + self.code_offset]
-        return self.run_decoder(torch.cat((self.prompt(memory.shape[0]), given), dim=1), self.memory_kv(memory))
+        if sampling > 0:
+            with torch.no_grad():
+                first = self.run_decoder(torch.cat((prompt, given), dim=1), memory_kv)[:, :-1]
+                own = self.soft_tokens(first)
+            pick = torch.rand(given.shape[:2], device=given.device) < sampling
+            given = torch.where(pick[..., None], own, given)
+        return self.run_decoder(torch.cat((prompt, given), dim=1), memory_kv)
 
     def parallel_logits(self, memory: torch.Tensor) -> torch.Tensor:
         """AiT-P: one decoder pass over [prompt, mask_embed x (L - 1)]; needs `parallel=True`."""
@@ -249,8 +270,8 @@ class TaskSolver(nn.Module):
         """Decoder input (B, 1, d) after a step: the mask embedding (AiT-P), the soft token or the argmax token."""
         if self.config.parallel:
             return self.mask_embed.expand(step_logits.shape[0], -1, -1)
-        if soft:  # temperature 1 here, and the solver's own code embeddings (not the VQ codebook)
-            return (self.code_logits(step_logits).softmax(dim=-1) @ self.code_embeddings())[:, None]
+        if soft:
+            return self.soft_tokens(step_logits)[:, None]
         return self.vocab_embed[ids + self.code_offset][:, None]
 
     def generate(self, memory: torch.Tensor, soft_input: bool = True,
@@ -278,12 +299,16 @@ class TaskSolver(nn.Module):
             inputs.append(self.next_input(step_logits, ids, soft_input))
         return torch.stack(all_logits, dim=1), torch.stack(all_ids, dim=1)
 
-    def forward(self, features: torch.Tensor, target_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, L, vocab_size): AiT-P pass, else teacher forcing with targets, else greedy AR."""
+    def forward(self, features: torch.Tensor, target_ids: torch.Tensor | None = None,
+                sampling: float = 0.0) -> torch.Tensor:
+        """Logits (B, L, vocab_size): AiT-P pass, else teacher forcing with targets (and scheduled
+        `sampling`), else greedy AR."""
+        if sampling and (self.config.parallel or target_ids is None):
+            raise ValueError("scheduled sampling needs an autoregressive model (parallel=False) and target ids")
         memory = self.encode(features)
         if self.config.parallel:
             return self.parallel_logits(memory)
         if target_ids is not None:
-            return self.teacher_forcing(memory, target_ids)
+            return self.teacher_forcing(memory, target_ids, sampling)
         return self.generate(memory)[0]
 
