@@ -97,10 +97,16 @@ def test_cpu_is_chosen_by_measurement_and_backend_restricts(machine):
 
 def test_backend_options():
     npu = openvino_config("NPU", "fp16", threads=2, cache_dir="/c")
-    assert npu == {"PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": "/c"}  # the NPU computes fp16 anyway
+    assert npu == {"PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": "/c/device-default"}  # the NPU computes fp16 anyway
+    assert openvino_config("CPU", "fp16", 2, "/c", ("BF16",))["CACHE_DIR"] == "/c/bf16"  # a blob per hint
     cpu = openvino_config("CPU", "fp32", threads=2, cache_dir=None)
     assert cpu["INFERENCE_PRECISION_HINT"] == "f32" and cpu["INFERENCE_NUM_THREADS"] == 2
     assert openvino_config("GPU.0", "fp16", None, None)["INFERENCE_PRECISION_HINT"] == "f16"
+    # CPU fp16 is the CPU's fast 16-bit format: bf16 on AMX / AVX512-BF16 Xeons, else f16, else f32.
+    half = {caps: openvino_config("CPU", "fp16", 2, None, caps)["INFERENCE_PRECISION_HINT"]
+            for caps in (("BF16", "FP16", "FP32"), ("FP16", "FP32"), ("FP32",), ())}
+    assert list(half.values()) == ["bf16", "f16", "f32", "f32"]
+    assert openvino_config("CPU", "fp32", 2, None, ("BF16",))["INFERENCE_PRECISION_HINT"] == "f32"
     trt = ort_providers("tensorrt", "fp16", "/c")
     assert trt[0][0] == "TensorrtExecutionProvider" and trt[0][1]["trt_engine_cache_path"] == "/c"
     assert trt[0][1]["trt_fp16_enable"] and trt[-1] == "CPUExecutionProvider"

@@ -102,6 +102,16 @@ def test_npu_selection_compiles_static_with_latency_and_cache(bundle, cache, mon
     assert session.run(clips())["poses_3d"].shape == (1, 81, 17, 3)
 
 
+def test_compiled_cache_keeps_one_blob_per_precision_hint(bundle, cache, monkeypatch):
+    outputs = {}
+    for hint in ("f16", "bf16", "f16"):
+        monkeypatch.setattr(openvino_session, "cpu_half_hint", lambda caps, h=hint: h)
+        session = open_session(bundle, "openvino:CPU", precision="fp16", cache_dir=cache)
+        outputs.setdefault(hint, []).append(session.run(clips())["poses_3d"])
+    assert not np.array_equal(outputs["f16"][0], outputs["bf16"][0])  # not the f16 blob again
+    assert np.array_equal(outputs["f16"][0], outputs["f16"][1])
+
+
 def test_fallback_warns_and_unavailable_raises(bundle, cache):
     with pytest.raises(DeviceUnavailableError, match="Available here: .*openvino:CPU"):
         open_session(bundle, "npu", cache_dir=cache)
@@ -114,7 +124,12 @@ def test_missing_precision_lists_what_the_bundle_has(bundle, cache):
     with pytest.raises(BundleError, match="no int8 artifact.*fp32/onnx, fp32/openvino, fp16/openvino"):
         open_session(bundle, "cpu", precision="int8", cache_dir=cache)
     # fp16 exists only as IR: cpu resolves to OpenVINO without a probe, explicit ORT is refused
-    assert open_session(bundle, "cpu", precision="fp16", cache_dir=cache).device == "openvino:CPU"
+    half = open_session(bundle, "cpu", precision="fp16", cache_dir=cache)
+    assert half.device == "openvino:CPU"
+    import openvino as ov
+
+    expected = openvino_session.cpu_half_hint(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    assert half.config["INFERENCE_PRECISION_HINT"] == expected  # bf16 on this project's AMX VM
     with pytest.raises(DeviceUnavailableError, match="no artifact for onnxruntime:cpu"):
         open_session(bundle, "onnxruntime:cpu", precision="fp16", cache_dir=cache)
 
