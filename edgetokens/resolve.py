@@ -21,6 +21,7 @@ from typing import Any
 
 from runtimes import BundleError, ModelSource
 from runtimes.cache import cache_root
+from runtimes import manifest
 from runtimes.manifest import sha256_file
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,23 @@ def int8_state(weights: str | Path) -> Path | None:
     return state if (state / NNCF_CONFIG).is_file() and (state / CONFIG).is_file() else None
 
 
+def exported_bundle_dir(cache_dir: str | Path | None, name: str, weights_sha: str, state: Path | None) -> Path:
+    """Where the bundle of these weights (and QAT state) lives in the cache: keyed by their hashes and
+    by `manifest.EXPORT_REVISION`, so a new exporter never reuses an old export."""
+    from .checkpoint import NNCF_CONFIG, WEIGHTS
+
+    digest = f"{weights_sha}-export{manifest.EXPORT_REVISION}"
+    if state is not None:
+        digest += sha256_file(state / WEIGHTS) + sha256_file(state / NNCF_CONFIG)
+    key = hashlib.sha256(digest.encode()).hexdigest()
+    return cache_root(cache_dir) / "bundles" / (f"{name}-{key[:16]}" + ("-int8" if state else ""))
+
+
 def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Path | None,
                       need_torch: bool, precision: str = "fp32") -> tuple[ModelInfo, Any]:
     """Export weights into the cache once (keyed by their hash); reuse the bundle afterwards.
     precision="int8" exports the checkpoint's QAT state too (a separate cache entry)."""
-    from .checkpoint import NNCF_CONFIG, WEIGHTS, read_checkpoint_info
+    from .checkpoint import NNCF_CONFIG, read_checkpoint_info
 
     name, key = weights_key(name, weights)
     is_dir = weights != "random" and Path(weights).is_dir()
@@ -135,10 +148,7 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
                           "one from; it has: fp32/onnx, fp32/openvino, fp16/openvino. "
                           "Make one with `python -m compression.qat --checkpoint DIR --out BUNDLE --publish`, "
                           "or use precision='fp32' or 'fp16'")
-    if state is not None:
-        digest = key + sha256_file(state / WEIGHTS) + sha256_file(state / NNCF_CONFIG)
-        key = hashlib.sha256(digest.encode()).hexdigest()
-    bundle = cache_root(cache_dir) / "bundles" / (f"{name}-{key[:16]}" + ("-int8" if state else ""))
+    bundle = exported_bundle_dir(cache_dir, name, key, state)
     metrics = read_checkpoint_info(weights).get("metrics") or {} if is_dir else {}
     info = ModelInfo(name, bundle, str(weights), metrics)
     qat_metrics = read_checkpoint_info(state).get("qat", {}).get("table", {}).get("qat") if state else None

@@ -89,6 +89,18 @@ def test_second_start_uses_the_cached_bundle(predictor, checkpoint, cache):
     assert np.abs(on_openvino.poses_3d - predictor.predict(kp, SIZE).poses_3d).max() < 0.05
 
 
+def test_a_new_exporter_does_not_reuse_an_old_export(monkeypatch, tmp_path):
+    from edgetokens import resolve
+    from runtimes import manifest
+
+    before = resolve.exported_bundle_dir(tmp_path, "hot-mixste", "ab" * 32, None)
+    assert before == resolve.exported_bundle_dir(tmp_path, "hot-mixste", "ab" * 32, None)
+    assert before != resolve.exported_bundle_dir(tmp_path, "hot-mixste", "cd" * 32, None)
+    monkeypatch.setattr(manifest, "EXPORT_REVISION", manifest.EXPORT_REVISION + 1)
+    after = resolve.exported_bundle_dir(tmp_path, "hot-mixste", "ab" * 32, None)
+    assert after.parent == before.parent and after.name.startswith("hot-mixste-") and after != before
+
+
 def test_coco_layout_and_scores(predictor):
     coco = pixels(40, seed=1)
     h36m = coco_to_h36m(coco)
