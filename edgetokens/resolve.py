@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtimes import BundleError, ModelSource
+from runtimes import BundleError, ModelSource, manifest
 from runtimes.cache import cache_root
-from runtimes import manifest
 from runtimes.manifest import sha256_file
 
 log = logging.getLogger(__name__)
