@@ -33,31 +33,28 @@ from edgetokens.vision.image import model_input, to_image_size
 from training.depth import DEFAULT_TEST_SCENES, depth_sources, evaluate_tokenizer, score_depth
 
 
-def logits_fn(model: torch.nn.Module, soft: bool, true_prefix: bool = False):
-    """batch -> full-vocabulary logits: AiT-P, greedy AR (soft or hard next-token inputs), or, with
-    `true_prefix`, AR given the test depth's own previous tokens (a diagnostic: the gap to greedy AR is
-    what the decoder's own mistakes cost)."""
+def logits_fn(model: torch.nn.Module, soft: bool):
+    """images -> full-vocabulary logits: AiT-P, or greedy AR with soft or hard next-token inputs."""
     if model.config.parallel:
-        return lambda batch: model.logits(batch["image"])
-    if true_prefix:
-        return lambda batch: model.logits(batch["image"], model.tokenize(batch["depth"]))
-    return lambda batch: model.generate_ar(batch["image"], soft_input=soft)[0]
+        return model.logits
+    return lambda images: model.generate_ar(images, soft_input=soft)[0]
 
 
 def decoder(model: torch.nn.Module, soft: bool):
     """images -> depth with the model's decoding mode (AiT-P or AR) and soft or hard tokens."""
     get_logits = logits_fn(model, soft)
-    return lambda images: model.decode(get_logits({"image": images}), soft=soft).clamp_min(MIN_DEPTH)
+    return lambda images: model.decode(get_logits(images), soft=soft).clamp_min(MIN_DEPTH)
 
 
 def score_with_tokens(model: torch.nn.Module, test_set, soft: bool, true_prefix: bool = False) -> dict:
     """Depth metrics plus `token_acc`: the share of predicted (argmax) code ids equal to the tokens of
-    the test depth."""
-    get_logits, counts = logits_fn(model, soft, true_prefix), [0, 0]
+    the test depth. `true_prefix`: AR given the test depth's own previous tokens (a diagnostic: the
+    gap to greedy AR is what the decoder's own mistakes cost)."""
+    get_logits, counts = logits_fn(model, soft), [0, 0]
 
     def predict(batch: dict) -> torch.Tensor:
-        logits = get_logits(batch)
         truth = model.tokenize(batch["depth"])
+        logits = model.logits(batch["image"], truth) if true_prefix else get_logits(batch["image"])
         counts[0] += int((model.solver.code_logits(logits).argmax(dim=-1) == truth).sum())
         counts[1] += truth.numel()
         return model.decode(logits, soft=soft).clamp_min(MIN_DEPTH)
