@@ -5,12 +5,12 @@ flip those decisions. `embedding`: 8 bits over the normalised 2D coordinates are
 1000 px. `head`: the regression head writes metres directly.
 
 Measured on the shipped hot-mixste (`python -m compression.scope_study --model hot-mixste --variants
-...`: NNCF 8-bit PTQ, 300 calibration clips, mix test split of 51,372 frames; MPJPE mm, FP32 82.33):
-nothing kept 106.89; selection only 105.75; embedding only 84.00; head only 106.92; attention only
-106.79; embedding + head 84.03; selection + embedding 82.67; + head 82.70; + head + attention 82.72.
-The input embedding is what matters (-22.9 mm); the selection adds -1.3 mm on top of it. The head
-changes nothing measurable (+-0.03 mm), so it is quantized by default. The attention maths stay
-float for speed, not accuracy (README, "Latency on this CPU"): they change MPJPE by 0.02 mm.
+...`: NNCF 8-bit PTQ, 300 calibration clips, mix test split of 51,372 frames; MPJPE mm, FP32 79.73):
+nothing kept 105.64; embedding only 82.02; selection + embedding 79.81; + head 79.89; + attention
+79.82; all four 79.90. The input embedding is what matters (-23.6 mm); the selection adds -2.2 mm on
+top of it. The head changes nothing measurable (+0.08 mm), so it is quantized by default. The
+attention maths stay float for speed, not accuracy (README, "Latency on this CPU"): +0.01 mm.
+The previous 64-dim model gave the same picture (README, "Quantization and bundles").
 """
 from __future__ import annotations
 
