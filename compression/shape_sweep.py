@@ -69,8 +69,7 @@ def measure_shape(model_name: str, overrides: dict, threads: int, repeats: int, 
     p50 = {k: summarize(v)["p50_ms"] for k, v in times.items()}
     gflops = count_flops(model, torch.from_numpy(x))["gflops"]
     return {"shape": overrides, "gflops": gflops, **{f"{k}_ms": v for k, v in p50.items()},
-            "fp32_vs_eager": p50["eager"] / p50["fp32"], "int8_over_fp32": p50["int8"] / p50["fp32"],
-            "int8_vs_eager": p50["eager"] / p50["int8"]}
+            "fp32_vs_eager": p50["eager"] / p50["fp32"], "int8_over_fp32": p50["int8"] / p50["fp32"]}
 
 
 def to_markdown(rows: list[dict]) -> str:
