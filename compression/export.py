@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgetokens.models.hot.layers import separate_qkv
+
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
@@ -67,12 +69,18 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
     external_selection: bool = False,
+    separate_projections: bool = True,
 ) -> Path:
-    """Write `model` (eval mode, CPU) as ONNX; static shapes unless `dynamic_batch`."""
+    """Write `model` (eval mode, CPU) as ONNX; static shapes unless `dynamic_batch`.
+
+    `separate_projections`: export self-attention's fused qkv Linear as three (`SeparateQKV`, same
+    numbers, faster graphs). Off for NNCF models, whose quantizers hook the fused call.
+    """
     if opset < 17:
         raise ValueError(f"opset must be >= 17 (LayerNormalization), got {opset}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    model = separate_qkv(model) if separate_projections else model
     wrapper = ExportWrapper(model.eval().cpu(), external_selection).eval()
     inputs, outputs = wrapper.names()
     dynamic_axes = {name: {0: "batch"} for name in inputs + outputs} if dynamic_batch else None
@@ -121,7 +129,7 @@ def export_int8(quantized: nn.Module, directory: str | Path, batch: int = 1) -> 
     wrapper = ExportWrapper(quantized.eval().cpu()).eval()
     example = wrapper.example_inputs(batch)
     stripped = nncf.strip(quantized, do_copy=True, strip_format=nncf.StripFormat.NATIVE, example_input=example[0])
-    export_onnx(stripped, directory / "model.int8.onnx", batch=batch)
+    export_onnx(stripped, directory / "model.int8.onnx", batch=batch, separate_projections=False)
     with torch.no_grad():
         ov_model = ov.convert_model(wrapper, example_input=example, input=[list(t.shape) for t in example])
     name_openvino_ports(ov_model, *wrapper.names())

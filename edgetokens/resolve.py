@@ -37,6 +37,7 @@ class ModelInfo:
     weights: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)  # as recorded by training (or QAT, for INT8)
     metrics_source: str = "training (torch fp32)"
+    metrics_precision: str = "fp32"  # the precision `metrics` were measured at
     export_ms: float = 0.0  # time spent exporting the checkpoint into the cache (0 when cached)
 
 
@@ -152,7 +153,7 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
     info = ModelInfo(name, bundle, str(weights), metrics)
     qat_metrics = read_checkpoint_info(state).get("qat", {}).get("table", {}).get("qat") if state else None
     if qat_metrics:
-        info.metrics, info.metrics_source = qat_metrics, "QAT INT8 (torch fake-quant)"
+        info.metrics, info.metrics_source, info.metrics_precision = qat_metrics, "QAT INT8 (torch fake-quant)", "int8"
     model = None
     with _export_lock:
         if not (bundle / "manifest.json").is_file():

@@ -15,7 +15,8 @@ the RMSE (m) their manifest records for the artifact, else the checkpoint's.
 MPJPE: with `--eval-data F.npz` (arrays `inputs_<i>` (L, 17, C) normalised and `targets_<i>`
 (L, 17, 3) metres, root-relative), every row lifts the sequences itself (seq2seq windows + flip,
 as `python -m training.evaluate`) and is scored; otherwise the MPJPE the bundle manifest records
-for that artifact (compression scores them), else the checkpoint's recorded torch fp32 MPJPE.
+for that artifact (compression scores them), else the checkpoint's recorded MPJPE when it was
+measured at the row's precision (torch fp32, or QAT INT8), else none.
 Rows with random weights (`--weights random`) get no MPJPE.
 """
 from __future__ import annotations
@@ -125,7 +126,8 @@ def is_depth(predictor) -> bool:
 
 def recorded_accuracy(predictor, key: str = "mpjpe_mm") -> tuple[float, str] | None:
     """`key` (mpjpe_mm, rmse) the bundle's manifest records for the artifact this row runs (compression
-    scores them), else the checkpoint's recorded value."""
+    scores them), else the checkpoint's recorded value if it was measured at this row's precision
+    (an fp16 row must not show the fp32 number: bf16 hot-mixste is 2 mm worse)."""
     from .devices import BACKEND_FORMAT
 
     manifest = predictor.manifest
@@ -133,7 +135,7 @@ def recorded_accuracy(predictor, key: str = "mpjpe_mm") -> tuple[float, str] | N
     metrics = (manifest.accuracy.get(predictor.precision, {}).get(fmt) if manifest is not None else None) or {}
     if metrics.get(key) is not None:
         return float(metrics[key]), f"manifest ({fmt} {predictor.precision})"
-    if predictor.info.metrics.get(key) is not None:
+    if predictor.info.metrics.get(key) is not None and predictor.info.metrics_precision == predictor.precision:
         return float(predictor.info.metrics[key]), f"recorded ({predictor.info.metrics_source})"
     return None
 
@@ -235,6 +237,8 @@ def run_benchmark(args) -> list[Row]:
             row.mpjpe_source = f"eval {Path(args.eval_data).name}"
         elif (recorded := recorded_accuracy(predictor)) is not None:
             row.mpjpe_mm, row.mpjpe_source = recorded
+        else:
+            row.mpjpe_source = f"not recorded for {row.precision}: --eval-data measures it"
     fp32 = {(r.model, r.device, r.backend): r.p50_ms for r in rows if r.precision == "fp32" and r.p50_ms}
     for row in rows:
         if row.p50_ms and row.model in eager:

@@ -22,7 +22,7 @@ FORMAT_VERSION = 1
 # Bump when exporting the same weights gives different artifacts or manifest contents (graph, recorded
 # accuracy settings). Bundles exported on first use are cached under a key that includes it, so an
 # upgrade re-exports them instead of reusing a stale one.
-EXPORT_REVISION = 2
+EXPORT_REVISION = 3
 MANIFEST = "manifest.json"
 PRECISIONS = ("fp32", "fp16", "int8")
 FORMATS = ("onnx", "openvino")

@@ -10,6 +10,7 @@ import torch
 
 from compression.export import export_onnx, export_openvino
 from edgetokens import create_model
+from edgetokens.models.hot.layers import Attention, SeparateQKV, separate_qkv
 
 NAMES = ["mixste", "hot-mixste", "motionbert", "hot-motionbert"]
 
@@ -55,6 +56,22 @@ def test_onnx_and_openvino_match_torch_with_the_same_kept_frames(exported, name)
         assert np.array_equal(ort_out[1], own.numpy())
         ops = {n.op_type for n in graph.graph.node}
         assert {"TopK", "GatherElements"} <= ops
+    # Self-attention exports with separate q/k/v projections: no 5-D transpose of a fused qkv output,
+    # while the exported torch model keeps its fused `qkv` (checkpoint keys, NNCF hooks).
+    perms = [list(a.ints) for n in graph.graph.node if n.op_type == "Transpose" for a in n.attribute]
+    assert perms and all(len(p) <= 4 for p in perms)
+    assert all(isinstance(m.qkv, torch.nn.Linear) for m in model.modules() if isinstance(m, Attention))
+
+
+def test_separate_qkv_keeps_the_numbers():
+    torch.manual_seed(0)
+    model = create_model("hot-motionbert").eval()
+    separated = separate_qkv(model)
+    assert any(isinstance(m, SeparateQKV) for m in separated.modules())
+    assert not any(isinstance(m, SeparateQKV) for m in model.modules())
+    x = torch.randn(2, *model.input_shape)
+    with torch.no_grad():
+        assert torch.allclose(separated(x), model(x), atol=1e-6)
 
 
 def test_external_selection_and_dynamic_batch(tmp_path):

@@ -39,3 +39,15 @@ def test_benchmark_reports_every_combination(hot_checkpoint, cache, tmp_path, mo
         assert len(list(csv.DictReader(f))) == 5
     assert "| hot-mixste | cpu | fp32 |" in out["md"].read_text()
     assert out["png"].stat().st_size > 1000
+
+
+def test_recorded_accuracy_only_for_the_precision_it_was_measured_at():
+    from types import SimpleNamespace
+
+    from edgetokens.resolve import ModelInfo
+
+    info = ModelInfo("hot-mixste", None, metrics={"mpjpe_mm": 79.7})  # a checkpoint's torch fp32 number
+    row = {p: SimpleNamespace(manifest=None, session=SimpleNamespace(backend="openvino"), info=info, precision=p)
+           for p in ("fp32", "fp16")}
+    assert benchmark.recorded_accuracy(row["fp32"]) == (79.7, "recorded (training (torch fp32))")
+    assert benchmark.recorded_accuracy(row["fp16"]) is None  # bf16/fp16 must be measured, not borrowed

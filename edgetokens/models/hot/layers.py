@@ -5,6 +5,8 @@ mapping of official checkpoints stays short (see `official.py`).
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -55,6 +57,30 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(b, n, h * d)
 
 
+class SeparateQKV(nn.Module):
+    """The q, k and v rows of a fused `qkv` Linear as three Linears: the same numbers, for export.
+
+    One (N, 3C) projection needs a 5-D transpose and a split before attention; OpenVINO runs both
+    with reference kernels, while three projections feed its fused attention directly. The shipped
+    hot-mixste ran 4% faster on OpenVINO CPU and 6% on ONNX Runtime (6.78 -> 6.50 ms, 11.6 -> 10.9 ms).
+    """
+
+    def __init__(self, fused: nn.Linear):
+        super().__init__()
+        dim = fused.out_features // 3
+        bias = fused.bias is not None
+        self.q, self.k, self.v = (nn.Linear(fused.in_features, dim, bias=bias) for _ in range(3))
+        with torch.no_grad():
+            for part, weight in zip((self.q, self.k, self.v), fused.weight.chunk(3)):
+                part.weight.copy_(weight)
+            if bias:
+                for part, b in zip((self.q, self.k, self.v), fused.bias.chunk(3)):
+                    part.bias.copy_(b)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.q(x), self.k(x), self.v(x)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention over the middle axis of (B, N, C)."""
 
@@ -66,9 +92,25 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        return self.proj(merge_heads(attend(qkv[0], qkv[1], qkv[2], self.scale)))
+        if isinstance(self.qkv, SeparateQKV):
+            q, k, v = (split_heads(t, self.heads) for t in self.qkv(x))
+        else:
+            b, n, c = x.shape
+            qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+        return self.proj(merge_heads(attend(q, k, v, self.scale)))
+
+
+def separate_qkv(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose self-attention projections are `SeparateQKV` (for export graphs).
+
+    Not for NNCF models: their quantizers hook the fused `qkv` call, which the copy no longer makes.
+    """
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, Attention) and isinstance(module.qkv, nn.Linear):
+            module.qkv = SeparateQKV(module.qkv)
+    return model
 
 
 class CrossAttention(nn.Module):
