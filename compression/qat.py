@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Subset  # noqa: E402
 
 from edgetokens.checkpoint import NNCF_CONFIG, WEIGHTS, load_checkpoint, read_checkpoint_info, save_checkpoint  # noqa: E402
 from edgetokens.models import create_model  # noqa: E402
-from edgetokens.models.hot.layers import DropPath  # noqa: E402
+from edgetokens.models.hot.layers import DropPath, SeparateQKV, separate_qkv  # noqa: E402
 from edgetokens.resolve import INT8_STATE  # noqa: E402
 
 from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, ignored_scope, parse_keep_float  # noqa: E402
@@ -48,15 +48,20 @@ def without_stochastic_depth(model: nn.Module) -> nn.Module:
 
 
 def quantize_torch(model: nn.Module, clips: list, keep_float: tuple[str, ...] = DEFAULT_KEEP_FLOAT) -> nn.Module:
-    """NNCF PTQ of the torch model: the QAT starting point (fake-quantizers with calibrated ranges)."""
-    model = without_stochastic_depth(model.eval().cpu())
+    """NNCF PTQ of the torch model: the QAT starting point (fake-quantizers with calibrated ranges).
+
+    Quantizes the `separate_qkv` form, so the INT8 graphs exported from it have the faster attention
+    layout of the FP32 ones (`SeparateQKV`); per-channel weight scales make it the same quantization.
+    """
+    model = separate_qkv(without_stochastic_depth(model.eval().cpu()))
     dataset = nncf.Dataset([torch.from_numpy(c) for c in clips])
     return nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips),
                          ignored_scope=ignored_scope(keep_float))
 
 
 def save_qat_checkpoint(quantized: nn.Module, directory: str | Path, **metadata) -> Path:
-    directory = save_checkpoint(quantized, directory, **metadata)
+    separated = any(isinstance(m, SeparateQKV) for m in quantized.modules())
+    directory = save_checkpoint(quantized, directory, separate_qkv=separated, **metadata)
     (directory / NNCF_CONFIG).write_text(json.dumps(nncf.torch.get_config(quantized), indent=1))
     return directory
 
@@ -71,6 +76,8 @@ def load_qat_checkpoint(directory: str | Path) -> tuple[nn.Module, dict]:
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: not a QAT checkpoint (expected {NNCF_CONFIG})")
     model = without_stochastic_depth(create_model(info["arch"], **info["config"]))
+    if info.get("separate_qkv"):  # states saved before it have the fused qkv
+        model = separate_qkv(model)
     quantized = nncf.torch.load_from_config(model, json.loads(config_path.read_text()))
     quantized.load_state_dict(load_file(str(directory / WEIGHTS)))
     return quantized, info

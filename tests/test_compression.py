@@ -12,6 +12,7 @@ from compression import ptq, qat, scope_study
 from compression.calibration import calibration_clips
 from edgetokens import create_model
 from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+from edgetokens.models.hot.layers import SeparateQKV
 from runtimes.manifest import BundleError, read_manifest
 from training.data.clips import build_sources
 
@@ -58,7 +59,9 @@ def test_default_scope_keeps_attention_maths_float_and_linears_int8(qat_bundle):
     out, _ = qat_bundle
     state = json.loads((out.with_name(out.name + ".qat") / "nncf_config.json").read_text())
     hooks = [h for part in state["compression_state"] for h in part.get("hook_names_in_model", ())]
-    assert any("attn/qkv/linear" in h for h in hooks) and any("attn/proj/linear" in h for h in hooks)
+    # q, k and v are quantized as three Linears (`SeparateQKV`), each INT8
+    assert all(any(f"attn/qkv/{p}/linear" in h for h in hooks) for p in "qkv")
+    assert any("attn/proj/linear" in h for h in hooks)
     assert not any(f"{m}/{op}" in h for h in hooks for m in ("attn", "recovery") for op in ("matmul", "softmax"))
     manifest = read_manifest(out)
     graph = onnx.load(str(out / manifest.artifact("int8", "onnx"))).graph
@@ -66,8 +69,10 @@ def test_default_scope_keeps_attention_maths_float_and_linears_int8(qat_bundle):
     for node in graph.node:  # the attention score and value products take float inputs
         if node.op_type == "MatMul" and ("/attn/MatMul" in node.name or node.name.endswith("/recovery/MatMul")):
             assert all(producers[i].op_type != "DequantizeLinear" for i in node.input if i in producers), node.name
-        if node.op_type == "MatMul" and "/attn/qkv/MatMul" in node.name:
-            assert any(producers[i].op_type == "DequantizeLinear" for i in node.input if i in producers)
+    projections = [n for n in graph.node if n.op_type == "MatMul" and "/attn/qkv/" in n.name]
+    assert len(projections) >= 3  # q, k, v of each self-attention block
+    for node in projections:
+        assert any(producers[i].op_type == "DequantizeLinear" for i in node.input if i in producers)
 
 
 def test_qat_checkpoint_resumes_without_pickles(qat_bundle, tiny_checkpoint):
@@ -84,6 +89,22 @@ def test_qat_checkpoint_resumes_without_pickles(qat_bundle, tiny_checkpoint):
     float_model, _ = load_checkpoint(tiny_checkpoint)
     with torch.no_grad():
         assert not torch.equal(restored(x), float_model.eval()(x))  # it is the quantized model
+
+
+def test_qat_state_with_the_fused_qkv_still_loads(tiny_checkpoint, tmp_path):
+    """States saved before `SeparateQKV` quantized one fused qkv Linear; they load as they were."""
+    import nncf
+
+    model, _ = load_checkpoint(tiny_checkpoint)
+    x = torch.randn(1, 27, 17, 2)
+    fused = nncf.quantize(qat.without_stochastic_depth(model.eval()), nncf.Dataset([x]),
+                          model_type=nncf.ModelType.TRANSFORMER, subset_size=1)
+    saved = qat.save_qat_checkpoint(fused, tmp_path / "fused")
+    restored, info = qat.load_qat_checkpoint(saved)
+    assert info["separate_qkv"] is False
+    assert not any(isinstance(m, SeparateQKV) for m in restored.modules())
+    with torch.no_grad():
+        assert torch.equal(restored.eval()(x), fused(x))
 
 
 def test_published_qat_state_gives_the_predictor_int8_offline(qat_bundle, tiny_checkpoint, tmp_path):
