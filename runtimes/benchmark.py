@@ -327,13 +327,36 @@ def write_plot(rows: list[Row], path: Path) -> None:
     cv2.imwrite(str(path), image)
 
 
+# Instruction sets that change which kernels OpenVINO, ONNX Runtime and torch pick (as /proc/cpuinfo names them)
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8")
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and its relevant instruction sets, e.g. 'AMD EPYC (avx2 avx512f avx512_bf16)'.
+
+    The same VM size has come with different CPUs (an Intel Xeon with AMX, an AMD EPYC Zen 5), and
+    the speedups differ between them, so a table names the CPU it was measured on.
+    """
+    import platform
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux
+            return platform.processor() or platform.machine()
+    fields = dict(line.split(":", 1) for line in cpuinfo.split("\n\n")[0].splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    flags = set(fields.get("flags", "").split())
+    return f"{name} ({' '.join(f for f in CPU_FEATURES if f in flags) or 'no AVX2'})"
+
+
 def machine_summary() -> str:
     import os
-    import platform
 
     from .devices import describe_machine
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; {describe_machine()}"
+    return f"{cpu_description()}, {os.cpu_count()} logical CPUs; {describe_machine()}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,3 +51,11 @@ def test_recorded_accuracy_only_for_the_precision_it_was_measured_at():
            for p in ("fp32", "fp16")}
     assert benchmark.recorded_accuracy(row["fp32"]) == (79.7, "recorded (training (torch fp32))")
     assert benchmark.recorded_accuracy(row["fp16"]) is None  # bf16/fp16 must be measured, not borrowed
+
+
+def test_tables_name_the_cpu_and_its_instruction_sets():
+    xeon = "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n\n" \
+           "processor\t: 1\nmodel name\t: other\n"
+    assert benchmark.cpu_description(xeon) == "Intel(R) Xeon(R) Platinum (avx2 avx512f amx_bf16)"
+    assert benchmark.cpu_description("model name : Old\nflags : fpu sse2\n") == "Old (no AVX2)"
+    assert benchmark.cpu_description() in benchmark.machine_summary()

@@ -62,7 +62,7 @@ class SeparateQKV(nn.Module):
 
     One (N, 3C) projection needs a 5-D transpose and a split before attention; OpenVINO runs both
     with reference kernels, while three projections feed its fused attention directly. The shipped
-    hot-mixste ran 4% faster on OpenVINO CPU and 6% on ONNX Runtime (6.78 -> 6.50 ms, 11.6 -> 10.9 ms).
+    hot-mixste ran 4% faster on OpenVINO CPU and 6% on ONNX Runtime (Xeon VM: 6.78 -> 6.50 ms, 11.6 -> 10.9 ms).
     """
 
     def __init__(self, fused: nn.Linear):
