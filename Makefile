@@ -6,11 +6,13 @@ CMU    ?= ../shared/data/cmu-mocap
 
 .PHONY: install demo test weights clean
 
-# One install step shared by every target; re-runs when pyproject.toml changes.
-$(STAMP): pyproject.toml
+# One install step shared by every target; re-runs when pyproject.toml or constraints.txt changes.
+# pyproject.toml holds ranges; constraints.txt pins the exact tested set (torch==2.13.0, the CPU build
+# here: without the pin pip may pick a newer torch and its multi-GB CUDA wheels).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,4 +1,8 @@
-"""Calibration clips for post-training quantization and QAT initialisation."""
+"""Calibration samples for post-training quantization and QAT initialisation.
+
+The samples themselves come from the task (`TaskData.calibration`, `training.tasks`); this module
+holds what NNCF asks of their number.
+"""
 from __future__ import annotations
 
 import logging
@@ -7,7 +11,7 @@ from typing import Sequence
 import numpy as np
 from torch import nn
 
-from training.data.clips import ClipConfig, PoseClipDataset
+from training.tasks.pose import calibration_clips as _pose_calibration_clips
 
 log = logging.getLogger(__name__)
 
@@ -16,16 +20,10 @@ RECOMMENDED_CLIPS = 300  # NNCF's default subset size
 
 def calibration_clips(views: Sequence, model: nn.Module, count: int = RECOMMENDED_CLIPS,
                       seed: int = 0) -> list[np.ndarray]:
-    """`count` random training clips, each (1, F, J, C) float32 (NNCF calibrates transformers at batch 1)."""
+    """`count` random training clips, each (1, F, J, C) float32 (NNCF calibrates transformers at batch 1);
+    what the pose3d task's `TaskData.calibration` gives."""
     check_calibration_count(count)
-    if not views:
-        raise ValueError("the calibration set is empty: no sequences in the calibration data")
-    cfg = model.config
-    data = PoseClipDataset(views, ClipConfig(frames=cfg.frames, train=True, flip=True,
-                                             with_scores=cfg.in_channels == 3, seed=seed))
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(data), size=min(count, len(data)), replace=False)
-    return [data[int(i)]["input"].numpy()[None] for i in picks]
+    return _pose_calibration_clips(views, model, count, seed)
 
 
 def check_calibration_count(count: int, what: str = "clips") -> None:

@@ -1,13 +1,9 @@
 """Export of the models to ONNX and OpenVINO IR with static shapes (NPU-ready by default).
 
-Graph interface (recorded in bundle manifests). Pose lifters (task "pose3d"):
-- input  ``keypoints``  (B, F, J, C) float32, normalised 2D (+ confidence for MotionBERT)
-- input  ``keep_index`` (B, token_num) int64, ascending, only with ``external_selection=True`` (HoT):
-  the kept frames come from outside the graph, for devices whose compilers lack TopK
-- output ``poses_3d``   (B, F, J, 3) float32, root-relative metres
-- output ``keep_index`` (B, token_num) int64, HoT models with in-graph selection
-AiT depth (task "depth"): input ``image`` (B, 3, S, S) float32 normalised RGB
-(`edgetokens.vision.image`); output ``depth`` (B, 1, S, S) float32 metres (AiT-P, soft tokens).
+The graph interface (names, shapes, dtypes) is the model's own `signature()`, and the traced
+computation its `graph_forward()` (`edgetokens.models.signature`); both are recorded in bundle
+manifests. Family options such as HoT's `external_selection` (the kept frames as an input, for
+compilers lacking TopK) pass through `**graph_options` untouched.
 """
 from __future__ import annotations
 
@@ -24,42 +20,19 @@ log = logging.getLogger(__name__)
 DEFAULT_OPSET = 17
 
 
-def model_task(model: nn.Module) -> str:
-    """"pose3d" for the lifters, "depth" for AiT depth (its class attribute `task`)."""
-    return getattr(model, "task", "pose3d")
+class GraphModule(nn.Module):
+    """A model as its exported graph: `forward(*inputs)` is `model.graph_forward(*inputs, **options)`."""
 
-
-class ExportWrapper(nn.Module):
-    """Fixes the forward signature of a model for tracing."""
-
-    def __init__(self, model: nn.Module, external_selection: bool = False):
+    def __init__(self, model: nn.Module, **options):
         super().__init__()
         self.model = model
-        self.task = model_task(model)
-        self.hourglass = self.task == "pose3d" and bool(model.config.hourglass)
-        self.external_selection = external_selection and self.hourglass
+        self.options = options
 
-    def forward(self, keypoints: torch.Tensor, keep_index: torch.Tensor | None = None):
-        if self.external_selection:
-            return self.model(keypoints, keep_index=keep_index)
-        if self.hourglass:
-            return self.model(keypoints, return_keep_index=True)
-        return self.model(keypoints)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.model.graph_forward(*inputs, **self.options)
 
-    def names(self) -> tuple[list[str], list[str]]:
-        if self.task == "depth":
-            return ["image"], ["depth"]
-        inputs = ["keypoints"] + (["keep_index"] if self.external_selection else [])
-        outputs = ["poses_3d"] + (["keep_index"] if self.hourglass and not self.external_selection else [])
-        return inputs, outputs
-
-    def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
-        keypoints = torch.randn(batch, *self.model.input_shape)
-        if not self.external_selection:
-            return (keypoints,)
-        c = self.model.config
-        index = torch.linspace(0, c.frames - 1, c.token_num).round().long()
-        return keypoints, index[None].expand(batch, -1).contiguous()
+    def signature(self, batch: int = 1):
+        return self.model.signature(batch, **self.options)
 
 
 def export_onnx(
@@ -68,8 +41,8 @@ def export_onnx(
     batch: int = 1,
     opset: int = DEFAULT_OPSET,
     dynamic_batch: bool = False,
-    external_selection: bool = False,
     separate_projections: bool = True,
+    **graph_options,
 ) -> Path:
     """Write `model` (eval mode, CPU) as ONNX; static shapes unless `dynamic_batch`.
 
@@ -81,12 +54,13 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = separate_qkv(model) if separate_projections else model
-    wrapper = ExportWrapper(model.eval().cpu(), external_selection).eval()
-    inputs, outputs = wrapper.names()
+    wrapper = GraphModule(model.eval().cpu(), **graph_options).eval()
+    signature = wrapper.signature(batch)
+    inputs, outputs = signature.input_names, signature.output_names
     dynamic_axes = {name: {0: "batch"} for name in inputs + outputs} if dynamic_batch else None
     with torch.no_grad():
         torch.onnx.export(
-            wrapper, wrapper.example_inputs(batch), str(path), opset_version=opset, dynamo=False,
+            wrapper, signature.example_tensors(), str(path), opset_version=opset, dynamo=False,
             input_names=inputs, output_names=outputs, dynamic_axes=dynamic_axes,
         )
     log.info("wrote %s", path)
@@ -95,7 +69,7 @@ def export_onnx(
 
 def export_openvino(onnx_path: str | Path, xml_path: str | Path, precision: str = "fp32") -> Path:
     """Convert an exported ONNX file to OpenVINO IR (`fp32` or `fp16` weights)."""
-    import openvino as ov
+    import openvino as ov  # deferred: OpenVINO's converter, only when IR is written
 
     if precision not in ("fp32", "fp16"):
         raise ValueError(f"precision must be 'fp32' or 'fp16' for IR conversion, got {precision!r}")
@@ -122,17 +96,18 @@ def export_int8(quantized: nn.Module, directory: str | Path, batch: int = 1) -> 
     - ONNX with standard QuantizeLinear/DequantizeLinear, via `nncf.strip(..., NATIVE)` first: the
       un-stripped model would export `org.openvinotoolkit:FakeQuantize`, which ONNX Runtime rejects.
     """
-    import nncf
-    import openvino as ov
+    import nncf  # deferred: NNCF, only for quantized models
+    import openvino as ov  # deferred: OpenVINO's converter, only when IR is written
 
     directory = Path(directory)
-    wrapper = ExportWrapper(quantized.eval().cpu()).eval()
-    example = wrapper.example_inputs(batch)
+    wrapper = GraphModule(quantized.eval().cpu()).eval()
+    signature = wrapper.signature(batch)
+    example = signature.example_tensors()
     stripped = nncf.strip(quantized, do_copy=True, strip_format=nncf.StripFormat.NATIVE, example_input=example[0])
     export_onnx(stripped, directory / "model.int8.onnx", batch=batch, separate_projections=False)
     with torch.no_grad():
         ov_model = ov.convert_model(wrapper, example_input=example, input=[list(t.shape) for t in example])
-    name_openvino_ports(ov_model, *wrapper.names())
+    name_openvino_ports(ov_model, signature.input_names, signature.output_names)
     xml = directory / "openvino" / "model.int8.xml"
     xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ov_model, str(xml), compress_to_fp16=False)

@@ -4,41 +4,43 @@
         --data-root ../shared/data/cmu-mocap --epochs 2 --out bundles/hot-mixste-int8
 
 1. `nncf.quantize` on the torch model initialises the fake-quantizers from calibration clips (PTQ);
-2. fine-tuning with the training loss at a low learning rate, stochastic depth off;
+2. fine-tuning with the training loop of `training.train` (`training.loop.fit`, the task's loss) at a
+   low constant learning rate, stochastic depth off;
 3. export: the FP32/FP16 artifacts of the float model plus INT8 OpenVINO IR and INT8 QDQ ONNX, each
    scored on the test split, in one bundle.
-A QAT checkpoint (weights + `nncf.torch.get_config`, never pickled modules) is kept in `OUT.qat/`
-after every epoch; `--resume` continues from it.
+A QAT checkpoint (weights + `nncf.torch.get_config`, never pickled modules, and the optimizer state)
+is kept in `OUT.qat/` after every epoch; `--resume` continues from it.
 """
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
 
-# NNCF compiles a small C++ extension on first use; on 2 busy cores that exceeds its 60 s default.
-os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")
+import nncf
+import torch
+from safetensors.torch import load_file
+from torch import nn
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+from compression.bundle import build_bundle
+from compression.calibration import check_calibration_count
+from edgetokens.atomic import atomic_directory
+from edgetokens.checkpoint import INT8_STATE, NNCF_CONFIG, WEIGHTS, read_checkpoint_info, save_checkpoint
+from edgetokens.clitools import run_cli
+from edgetokens.models import create_model, get_architecture
+from edgetokens.models.hot.layers import DropPath, SeparateQKV, separate_qkv
+from edgetokens.tasks import TASKS, get_task
+from edgetokens.zoo import pretrained_dir
+from training.config import DataConfig, RunConfig
+from training.loop import STATE, fit
 
-from edgetokens.clitools import run_cli  # noqa: E402
-
-import nncf  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, Subset  # noqa: E402
-
-from edgetokens.checkpoint import NNCF_CONFIG, WEIGHTS, load_checkpoint, read_checkpoint_info, save_checkpoint  # noqa: E402
-from edgetokens.models import create_model  # noqa: E402
-from edgetokens.models.hot.layers import DropPath, SeparateQKV, separate_qkv  # noqa: E402
-from edgetokens.resolve import INT8_STATE  # noqa: E402
-
-from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, ignored_scope, parse_keep_float  # noqa: E402
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, ignored_scope, parse_keep_float
 
 log = logging.getLogger("compression.qat")
+
 
 def without_stochastic_depth(model: nn.Module) -> nn.Module:
     for module in model.modules():
@@ -56,7 +58,7 @@ def quantize_torch(model: nn.Module, clips: list, keep_float: tuple[str, ...] = 
     model = separate_qkv(without_stochastic_depth(model.eval().cpu()))
     dataset = nncf.Dataset([torch.from_numpy(c) for c in clips])
     return nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips),
-                         ignored_scope=ignored_scope(keep_float))
+                         ignored_scope=ignored_scope(keep_float, model=model))
 
 
 def save_qat_checkpoint(quantized: nn.Module, directory: str | Path, **metadata) -> Path:
@@ -68,14 +70,14 @@ def save_qat_checkpoint(quantized: nn.Module, directory: str | Path, **metadata)
 
 def load_qat_checkpoint(directory: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the quantized model from its architecture, NNCF config and weights (no pickles)."""
-    from safetensors.torch import load_file
 
     directory = Path(directory)
     info = read_checkpoint_info(directory)
     config_path = directory / NNCF_CONFIG
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: not a QAT checkpoint (expected {NNCF_CONFIG})")
-    model = without_stochastic_depth(create_model(info["arch"], **info["config"]))
+    config = get_architecture(info["arch"]).model_class.upgrade_saved_config(dict(info["config"]))
+    model = without_stochastic_depth(create_model(info["arch"], **config))
     if info.get("separate_qkv"):  # states saved before it have the fused qkv
         model = separate_qkv(model)
     quantized = nncf.torch.load_from_config(model, json.loads(config_path.read_text()))
@@ -83,30 +85,29 @@ def load_qat_checkpoint(directory: str | Path) -> tuple[nn.Module, dict]:
     return quantized, info
 
 
-def finetune(quantized: nn.Module, views, epochs: int, lr: float, batch_size: int, seed: int,
-             clips_per_epoch: int | None, evaluate, start_epoch: int = 0, on_epoch=None) -> list[dict]:
-    """QAT fine-tuning with the training loop of `training.train`; returns per-epoch records."""
-    from training.train import pose_step, train_one_epoch, training_clips
+class QATCheckpoint:
+    """`OUT.qat/`, the checkpoint store of QAT fine-tuning (`training.loop.fit`): after every epoch the
+    quantized model (weights + NNCF config, `save_qat_checkpoint`), the accuracy table so far and the
+    training state for --resume."""
 
-    dataset = training_clips(views, quantized, seed)
-    subset = dataset
-    if clips_per_epoch:
-        chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-        subset = Subset(dataset, chosen[:clips_per_epoch].tolist())
-    loader = DataLoader(subset, batch_size=batch_size, shuffle=True, drop_last=len(subset) > batch_size,
-                        generator=torch.Generator().manual_seed(seed))
-    optimizer = torch.optim.AdamW(quantized.parameters(), lr=lr, weight_decay=0.0)
-    history = []
-    for epoch in range(start_epoch, epochs):
-        dataset.set_epoch(epoch)
-        stats = train_one_epoch(quantized, loader, optimizer, torch.device("cpu"), pose_step,
-                                desc=f"QAT {epoch + 1}/{epochs}")
-        record = {"epoch": epoch + 1, "train_loss": stats["loss"], **evaluate(quantized)}
-        log.info("QAT epoch %d: %s", epoch + 1, json.dumps(record))
-        history.append(record)
-        if on_epoch:
-            on_epoch(quantized, record)
-    return history
+    def __init__(self, directory: Path, table: dict, keep_float: tuple[str, ...], source: Path):
+        self.directory, self.table, self.keep_float, self.source = Path(directory), table, keep_float, source
+
+    def restore(self, model: nn.Module) -> dict:
+        """The training state; the quantized model itself was rebuilt from this checkpoint
+        (`load_qat_checkpoint`) before fine-tuning resumes."""
+        if (self.directory / STATE).is_file():
+            return torch.load(self.directory / STATE, map_location="cpu", weights_only=True)
+        # states from before QAT used the shared loop: the epoch only (a fresh optimizer)
+        return {"epoch": read_checkpoint_info(self.directory)["qat"]["epoch"] - 1, "history": []}
+
+    def save(self, model: nn.Module, meta: dict, state: dict | None = None, improved: bool = True) -> None:
+        record = meta["metrics"]
+        self.table["qat"] = record
+        save_qat_checkpoint(model, self.directory, qat={"epoch": record["epoch"], "table": self.table,
+                                                        "keep_float": self.keep_float, "source": str(self.source)})
+        if state is not None:
+            torch.save(state, self.directory / STATE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,12 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from compression.bundle import build_bundle
-    from compression.calibration import calibration_clips
-    from edgetokens.zoo import pretrained_dir
-    from training.data.clips import build_sources
-    from training.evaluate import evaluate_model
-
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -150,37 +145,36 @@ def run(args: argparse.Namespace) -> dict:
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     source = Path(args.checkpoint) if args.checkpoint else pretrained_dir(args.model)
-    model, info = load_checkpoint(source)
-    keep_float = parse_keep_float(args.keep_float)
-    train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
-    test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]
-
-    def evaluate(m):
-        return evaluate_model(m, test_views)
-
-    table = {"fp32": evaluate(model)}
-    qat_dir = out.with_name(out.name + ".qat")
-    start_epoch = 0
+    model, info = create_model(checkpoint=source), read_checkpoint_info(source)
+    task = get_task(model.task)
+    if not task.quantization_aware:
+        qat_tasks = ", ".join(t.name for t in TASKS.values() if t.quantization_aware)
+        raise ValueError(f"{source} is a {task.name!r} model; compression.qat fine-tunes {qat_tasks} "
+                         "models (quantize other bundles with python -m compression.ptq)")
+    keep_float = parse_keep_float(args.keep_float, model)
+    # the same run settings as `training.train`: QAT fine-tunes with its loop, at a constant learning rate
+    config = RunConfig(model=model.arch, out=str(out.with_name(out.name + ".qat")), epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, lr_decay=1.0, resume=args.resume,
+                       data=DataConfig(source=args.data, root=args.data_root, seed=args.seed,
+                                       train_count=args.clips_per_epoch, test_count=args.eval_sequences),
+                       threads=args.threads)
+    data = task.load("data")(config.data, model)
+    metrics = task.load("metrics")
+    table = {"fp32": metrics(None, data.test, model)}
+    qat_dir = Path(config.out)
     if args.resume:
         quantized, qinfo = load_qat_checkpoint(qat_dir)
-        start_epoch = qinfo["qat"]["epoch"]
         table.update(qinfo["qat"]["table"])
     else:
-        clips = calibration_clips(train_views, model, args.calibration_clips, args.seed)
-        quantized = quantize_torch(load_checkpoint(source)[0], clips, keep_float)
-        table["ptq_init"] = evaluate(quantized)
-
-    def checkpoint(q, record):
-        table["qat"] = record
-        save_qat_checkpoint(q, qat_dir, qat={"epoch": record["epoch"], "table": table, "keep_float": keep_float,
-                                             "source": str(source)})
-
-    history = finetune(quantized, train_views, args.epochs, args.lr, args.batch_size, args.seed,
-                       args.clips_per_epoch, evaluate, start_epoch, checkpoint)
-    if not history and "qat" not in table:
-        table["qat"] = table["ptq_init"]
-        checkpoint(quantized, {"epoch": 0, **table["qat"]})
-    build_bundle(model, out, int8_model=quantized, overwrite=args.overwrite, accuracy_views=test_views,
+        check_calibration_count(args.calibration_clips)
+        clips = data.calibration(args.calibration_clips, args.seed)
+        quantized = quantize_torch(create_model(checkpoint=source), clips, keep_float)
+        table["ptq_init"] = metrics(None, data.test, quantized)
+    store = QATCheckpoint(qat_dir, table, keep_float, source)
+    history = fit(config, quantized, data, store=store)["history"]
+    if not history and "qat" not in table:  # --epochs 0: the PTQ initialisation is the result
+        store.save(quantized, {"metrics": {"epoch": 0, **table["ptq_init"]}})
+    build_bundle(model, out, int8_model=quantized, overwrite=args.overwrite, accuracy_views=data.test,
                  source={"checkpoint": str(source), "metrics": info.get("metrics"),
                          "quantization": {"method": "nncf-qat", "epochs": args.epochs, "lr": args.lr,
                                           "keep_float": list(keep_float), "table": table}})
@@ -191,13 +185,11 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def publish_state(qat_dir: Path, target: Path) -> None:
-    """Copy the QAT checkpoint to `target`, replacing what was there in one move."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(qat_dir, tmp)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    """Copy the QAT checkpoint (not its training state) to `target`, replacing what was there atomically."""
+    with atomic_directory(target, exist="replace") as tmp:
+        for path in qat_dir.iterdir():
+            if path.is_file() and path.name != STATE:
+                shutil.copy2(path, tmp / path.name)
     log.info("QAT state published to %s", target)
 
 

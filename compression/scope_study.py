@@ -4,52 +4,52 @@
 
 For every variant the same calibration clips initialise NNCF's fake-quantizers on a fresh copy of
 the checkpoint (the PTQ start of `compression.qat`, no fine-tuning), and the test split is scored
-with flip averaging; the FP32 row is the float model. The README's quantization section quotes it.
+with flip averaging; the FP32 row is the float model. docs/quantization.md records its results.
 """
 from __future__ import annotations
 
-import os
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
 
-os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")  # see compression.qat
+import torch
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+from edgetokens.clitools import run_cli
+from edgetokens.models import create_model
+from edgetokens.tasks import get_task
+from edgetokens.zoo import pretrained_dir
+from training.config import DataConfig
 
-from edgetokens.clitools import run_cli  # noqa: E402
-
-from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, parse_keep_float  # noqa: E402
+from .calibration import check_calibration_count
+from .qat import quantize_torch
+from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, parse_keep_float
 
 DEFAULT_VARIANTS = ["none", *KEEP_FLOAT_PARTS, ",".join(DEFAULT_KEEP_FLOAT)]
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    import torch
-
-    from edgetokens.checkpoint import load_checkpoint
-    from edgetokens.zoo import pretrained_dir
-    from training.data.clips import build_sources
-    from training.evaluate import evaluate_model
-
-    from .calibration import calibration_clips
-    from .qat import quantize_torch
-
     if args.threads:
         torch.set_num_threads(args.threads)
     source = Path(args.checkpoint) if args.checkpoint else pretrained_dir(args.model)
-    variants = [parse_keep_float(v) for v in args.variants.split(";")]
-    model, _ = load_checkpoint(source)
-    train_views = build_sources(args.data, args.data_root, seed=args.seed, split="train")
-    test_views = build_sources(args.data, args.data_root, seed=args.seed, split="test")[: args.eval_sequences]
-    clips = calibration_clips(train_views, model, args.calibration_clips, args.seed)
-    rows = [{"keep_float": "fp32 (no quantization)", **evaluate_model(model, test_views)}]
+    model = create_model(checkpoint=source)
+    task = get_task(model.task)
+    if not task.quantization_aware:
+        raise ValueError(f"{source} is a {task.name!r} model; the scope study quantizes the torch models that "
+                         "compression.qat fine-tunes")
+    variants = [parse_keep_float(v, model) for v in args.variants.split(";")]
+    data = task.load("data")(DataConfig(source=args.data, root=args.data_root, seed=args.seed,
+                                        test_count=args.eval_sequences), model)
+    metrics = task.load("metrics")
+    check_calibration_count(args.calibration_clips)
+    clips = data.calibration(args.calibration_clips, args.seed)
+    rows = [{"keep_float": "fp32 (no quantization)", **metrics(None, data.test, model)}]
     for keep_float in variants:
         started = time.perf_counter()
-        quantized = quantize_torch(load_checkpoint(source)[0], clips, keep_float)
-        row = {"keep_float": ",".join(keep_float) or "none", **evaluate_model(quantized, test_views)}
+        quantized = quantize_torch(create_model(checkpoint=source), clips, keep_float)
+        row = {"keep_float": ",".join(keep_float) or "none", **metrics(None, data.test, quantized)}
         row["seconds"] = round(time.perf_counter() - started, 1)
         rows.append(row)
         logging.getLogger(__name__).info("%s", json.dumps(row))

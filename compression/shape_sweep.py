@@ -7,27 +7,34 @@ Each shape (`;`-separated `key=value` overrides of the model's config, as `train
 built with random weights, exported with static shapes, quantized by NNCF PTQ with the default
 keep-float parts, and the three are timed side by side (`runtimes.timing`) with the runtimes' own
 sessions. Latency does not depend on the weights, so this picks an edge shape before training it;
-the README's edge-shape table came from this command.
+docs/experiments/edge-shape.md records what this command measured.
 """
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import tempfile
+from pathlib import Path
 
-os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", "0")  # see compression.qat
+import numpy as np
+import torch
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+from edgetokens.clitools import run_cli
+from edgetokens.models import create_model
+from edgetokens.models.complexity import count_flops
+from runtimes.openvino_session import OpenVINOSession
+from runtimes.timing import summarize, time_side_by_side
+from runtimes.torch_session import TorchSession
+from training.config import parse_sets
 
-from edgetokens.clitools import run_cli  # noqa: E402
+from .export import export_onnx, export_openvino
+from .ptq import quantize_graph
+from .scopes import ignored_scope
 
 CALIBRATION_CLIPS = 32  # random inputs: enough for quantizer ranges that only serve timing
 
 
 def parse_shapes(text: str, model_name: str) -> list[dict]:
-    from training.train import parse_sets
-
     shapes = [parse_sets([p for p in part.split(",") if p], model_name) for part in text.split(";") if part.strip()]
     if not shapes:
         raise ValueError("--shapes is empty; give e.g. 'embed_dim=96,heads=2;embed_dim=64'")
@@ -36,19 +43,7 @@ def parse_shapes(text: str, model_name: str) -> list[dict]:
 
 def measure_shape(model_name: str, overrides: dict, threads: int, repeats: int, workdir: Path) -> dict:
     """p50 ms of eager torch, OpenVINO FP32 and OpenVINO INT8 for one random-weight shape."""
-    import numpy as np
-    import openvino as ov
-    import torch
-
-    from edgetokens.models import create_model
-    from edgetokens.models.complexity import count_flops
-    from runtimes.openvino_session import OpenVINOSession
-    from runtimes.timing import summarize, time_side_by_side
-    from runtimes.torch_session import TorchSession
-
-    from .export import export_onnx, export_openvino
-    from .ptq import quantize_graph
-    from .scopes import DEFAULT_KEEP_FLOAT
+    import openvino as ov  # deferred: OpenVINO, only when the sweep runs
 
     torch.manual_seed(0)
     model = create_model(model_name, **overrides).eval()
@@ -56,9 +51,12 @@ def measure_shape(model_name: str, overrides: dict, threads: int, repeats: int, 
     export_onnx(model, onnx_path)
     export_openvino(onnx_path, xml)
     rng = np.random.default_rng(0)
-    clips = [rng.standard_normal((1, *model.input_shape)).astype(np.float32) for _ in range(CALIBRATION_CLIPS)]
+    graph_input = model.signature(1).inputs[0]
+    clips = [rng.standard_normal(graph_input.shape).astype(np.float32) for _ in range(CALIBRATION_CLIPS)]
     int8_xml = workdir / "model.int8.xml"
-    ov.save_model(quantize_graph(ov.Core().read_model(str(xml)), "openvino", clips, DEFAULT_KEEP_FLOAT),
+    scope = ignored_scope(model.default_keep_float, exported_graph=True, model=model)
+    graph = ov.Core().read_model(str(xml))
+    ov.save_model(quantize_graph(graph, clips, scope, graph_input.name),
                   str(int8_xml), compress_to_fp16=False)
     sessions = {"eager": TorchSession(model, threads=threads),
                 "fp32": OpenVINOSession(xml, threads=threads),

@@ -1,8 +1,35 @@
-"""edgetokens: token-pruned pose and depth transformers, from the paper to the edge device."""
-from .models import create_model, list_models, load_official_weights
-from .predictor import PosePredictor, PoseResult, PoseStream, Predictor
-from .depth import DepthPredictor, DepthResult  # noqa: E402 (after Predictor, which it extends)
+"""edgetokens: token-pruned pose and depth transformers, from the paper to the edge device.
+
+The public names load on first use (PEP 562), so importing a core module such as
+`edgetokens.models` does not import the Predictor layer above it (docs/architecture.md).
+"""
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = ["DepthPredictor", "DepthResult", "PosePredictor", "PoseResult", "PoseStream", "Predictor", "create_model",
-           "list_models", "load_official_weights", "__version__"]
+
+_PUBLIC = {
+    "Predictor": "edgetokens.predictor",
+    "PosePredictor": "edgetokens.pose_predictor",
+    "PoseResult": "edgetokens.pose_predictor",
+    "PoseStream": "edgetokens.stream",
+    "DepthPredictor": "edgetokens.depth",
+    "DepthResult": "edgetokens.depth",
+    "create_model": "edgetokens.models",
+    "list_models": "edgetokens.models",
+    "load_official_weights": "edgetokens.models",
+}
+__all__ = [*sorted(_PUBLIC), "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgetokens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -8,36 +8,38 @@ from dataclasses import asdict
 
 import torch
 
+from runtimes.timing import summarize, time_side_by_side
+
+from . import benchmark
+from .cli_commands import add_commands
 from .clitools import run_cli
+from .demo import run_demo
+from .models import create_model, get_architecture, list_models
+from .models.complexity import count_flops, count_parameters
 
 
 def model_facts(name: str) -> dict:
-    from .models import create_model, get_architecture
-    from .models.complexity import count_flops, count_parameters
-
     model = create_model(name).eval()
-    example = torch.randn(1, *model.input_shape)
+    signature = model.signature(1)
+    example = signature.example_tensors()[0]
     facts = {"name": name, "description": get_architecture(name).description,
              "params": count_parameters(model), **count_flops(model, example),
-             "input_shape": [1, *model.input_shape], "config": asdict(model.config)}
+             "input_shape": list(signature.inputs[0].shape), "config": asdict(model.config)}
     return facts
 
 
 def eager_latency(names: list[str], repeats: int, threads: int) -> dict[str, dict]:
     """Eager-torch CPU latency of one clip at batch 1, all models measured in interleaved rounds."""
-    from runtimes.timing import summarize, time_side_by_side
-
-    from .models import create_model
 
     torch.set_num_threads(threads)
     calls = {}
     for name in names:
         model = create_model(name).eval()
-        x = torch.randn(1, *model.input_shape)
+        x = model.signature(1).example_tensors()
 
         def run(model=model, x=x):
             with torch.inference_mode():
-                model(x)
+                model.graph_forward(*x)
 
         calls[name] = run
     return {name: summarize(t) for name, t in time_side_by_side(calls, repeats=repeats, warmup=1).items()}
@@ -68,16 +70,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .models import get_architecture, list_models
-
     for name in list_models():
         print(f"{name:<26}{get_architecture(name).description}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
     run_demo(args.model, args.repeats, args.stream_frames, args.out)
     return 0
 
@@ -112,16 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_output", help="folder for the picture and the video")
     p.set_defaults(func=cmd_demo)
 
-    from .cli_commands import add_commands
-
     add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["benchmark"]:  # every argument belongs to runtimes.benchmark, --help included
-        from runtimes import benchmark
+    if argv[:1] == ["benchmark"]:  # every argument belongs to the benchmark, --help included
 
         return benchmark.main(argv[1:])
     args = build_parser().parse_args(argv)

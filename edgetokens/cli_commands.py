@@ -1,28 +1,40 @@
 """`edgetokens predict | export | devices`: thin wrappers over the SDK and tool packages (`benchmark`
-is `python -m runtimes.benchmark`, dispatched in `edgetokens.cli.main`)."""
+is `edgetokens.benchmark`, also `python -m runtimes.benchmark`, dispatched in `edgetokens.cli.main`)."""
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 from pathlib import Path
 
+import cv2
 import numpy as np
+
+from compression.bundle import add_export_arguments, export_from_args
+from runtimes.base import DeviceUnavailableError
+from runtimes.cpuinfo import describe_cpu
+from runtimes.devices import (
+    family_candidates,
+    is_available,
+    onnxruntime_providers,
+    openvino_devices,
+    resolve,
+    torch_cuda_count,
+)
+
+from . import Predictor
+from .keypoints_io import load_keypoints, save_poses
+from .tasks import get_task
+from .versions import package_version
+from .vision.depth_io import write_depth_png
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from . import Predictor
-    from .depth import DepthPredictor
-
     predictor = Predictor(args.model, device=args.device, precision=args.precision, weights=args.weights,
                           fallback=args.fallback)
-    if isinstance(predictor, DepthPredictor):
-        return predict_depth(predictor, args)
-    return predict_pose(predictor, args)
+
+    return get_task(predictor.task).load("cli_predict")(predictor, args)
 
 
 def predict_pose(predictor, args: argparse.Namespace) -> int:
-    from .keypoints_io import load_keypoints, save_poses
-
     data = load_keypoints(args.input)
     image_size = tuple(args.image_size) if args.image_size else data.image_size
     if image_size is None:
@@ -39,10 +51,6 @@ def predict_pose(predictor, args: argparse.Namespace) -> int:
 
 
 def predict_depth(predictor, args: argparse.Namespace) -> int:
-    import cv2
-
-    from .vision.depth_io import write_depth_png
-
     result = predictor.predict(args.input)
     out = Path(args.out or Path(args.input).with_suffix(".depth.png").name)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -61,49 +69,19 @@ def predict_depth(predictor, args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import warnings
-
-    from compression.bundle import build_bundle
-
-    from .resolve import load_weights
-    from .zoo import pretrained_dir
-
-    path = Path(args.model)
-    if path.is_dir():
-        name, weights = None, path
-    else:
-        name, weights = args.model, args.weights or pretrained_dir(args.model)
-    if name is None:
-        from .checkpoint import read_checkpoint_info
-
-        name = read_checkpoint_info(weights)["arch"]
-    model, info = load_weights(name, weights)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings
-        out = build_bundle(model, args.out, tuple(args.precisions.split(",")), args.batch, args.dynamic_batch,
-                           args.overwrite, source={"weights": str(weights), "metrics": info.get("metrics")})
-    print(f"bundle written to {out} (load it with edgetokens.Predictor({str(out)!r}))")
+    export_from_args(args)
     return 0
 
 
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def cmd_devices(args: argparse.Namespace) -> int:
-    from runtimes.base import DeviceUnavailableError
-    from runtimes.devices import onnxruntime_providers, openvino_devices, resolve, torch_cuda_count
-
+    print(f"CPU: {describe_cpu()}")
     print("backends:")
     for package in ("torch", "onnxruntime", "openvino", "nncf"):
-        print(f"  {package:<12} {version(package)}")
+        print(f"  {package:<12} {package_version(package)}")
     print("OpenVINO devices:")
     devices = openvino_devices()
     if devices:
-        import openvino as ov
+        import openvino as ov  # deferred: OpenVINO, only to name its devices
 
         core = ov.Core()
         for device in devices:
@@ -113,7 +91,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
     print("ONNX Runtime providers:\n  " + (", ".join(onnxruntime_providers()) or "none"))
     print(f"torch CUDA devices: {torch_cuda_count()}")
     print("device strings here (for a bundle with ONNX and OpenVINO artifacts):")
-    from runtimes.devices import family_candidates, is_available
 
     for family in ("cpu", "gpu", "npu", "auto"):
         usable = [str(t) for t in family_candidates(family) if is_available(t)]
@@ -152,12 +129,8 @@ def add_commands(sub) -> None:
                        description="Export a model (shipped weights, or a checkpoint directory) to a bundle "
                                    "directory. INT8: python -m compression.qat / compression.ptq.")
     p.add_argument("model", help="model name or checkpoint directory")
-    p.add_argument("--out", required=True, help="bundle directory to create")
-    p.add_argument("--weights", help="checkpoint for a model name (default: the shipped weights)")
-    p.add_argument("--precisions", default="fp32,fp16", help="comma list of fp32, fp16")
-    p.add_argument("--batch", type=int, default=1, help="static batch size")
-    p.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (not for NPUs)")
-    p.add_argument("--overwrite", action="store_true")
+
+    add_export_arguments(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("devices", help="which backends, devices and versions this machine has")

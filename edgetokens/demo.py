@@ -8,15 +8,23 @@ when a trained `ait-depth` is shipped.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ASSET = Path(__file__).resolve().parent / "assets" / "cmu_demo_clip.npz"
-RGBD_SAMPLE = Path(__file__).resolve().parent / "assets" / "rgbd_sample"
-CMU_CREDIT = ("The data used in this project was obtained from mocap.cs.cmu.edu. "
-              "The database was created with funding from NSF EIA-0196217.")
+from runtimes.timing import summarize, time_side_by_side
+
+from . import Predictor, viz
+from .assets import CMU_CREDIT, RGBD_SAMPLE  # noqa: F401 (re-exported for the demo's users)
+from .assets import CMU_DEMO_CLIP as ASSET
+from .pose.metrics import mpjpe, p_mpjpe
+from .vision.depth import colorize_depth, depth_metrics
+from .vision.depth_io import RGBD_SAMPLE_ENCODING, read_depth_png
+from .viz import VideoWriter
+from .zoo import list_pretrained
+
 BACKENDS = ("openvino:CPU", "onnxruntime:cpu", "torch:cpu")
 
 
@@ -29,11 +37,6 @@ def load_clip(path: Path = ASSET) -> dict:
 
 def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 500,
              out_dir: str | Path = "demo_output", video_seconds: float = 6.0) -> dict:
-    from runtimes.timing import summarize, time_side_by_side
-
-    from . import Predictor
-    from .pose.metrics import mpjpe, p_mpjpe
-
     clip = load_clip()
     keypoints = clip["keypoints"].astype(np.float32)
     scores = clip["scores"].astype(np.float32)
@@ -73,7 +76,6 @@ def pose_frame(keypoints: np.ndarray, scores: np.ndarray, pred: np.ndarray, trut
                side: float, text: str, panel: int = 360) -> np.ndarray:
     """One video frame: the 2D input in a square of `side` pixels centred on the person |
     predicted (orange) and true (green) 3D skeletons from two viewpoints."""
-    from . import viz
 
     centre = (np.nanmin(keypoints, axis=0) + np.nanmax(keypoints, axis=0)) / 2
     flat = viz.draw_skeleton_2d(viz.blank(panel, panel, 15), (keypoints - centre + side / 2) * panel / side,
@@ -87,7 +89,6 @@ def pose_frame(keypoints: np.ndarray, scores: np.ndarray, pred: np.ndarray, trut
 def write_pose_media(keypoints, scores, pred, truth, image_size, fps: float, out_dir: Path, model: str,
                      seconds: float) -> list[Path]:
     """A picture of one frame and a short video (every other frame) of the clip."""
-    from .viz import VideoWriter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     step = 2
@@ -107,10 +108,6 @@ def write_pose_media(keypoints, scores, pred, truth, image_size, fps: float, out
 
 def depth_demo(out_dir: Path, model: str = "ait-depth") -> list[Path]:
     """The shipped depth model on the shipped real RGB-D frame: RMSE on its valid pixels and a picture."""
-    from . import Predictor
-    from .vision.depth import colorize_depth, depth_metrics
-    from .vision.depth_io import RGBD_SAMPLE_ENCODING, read_depth_png
-    from .zoo import list_pretrained
 
     if model not in list_pretrained():
         print(f"\n{model}: no shipped depth weights yet, so the depth demo is skipped "
@@ -132,9 +129,6 @@ def depth_demo(out_dir: Path, model: str = "ait-depth") -> list[Path]:
 def stream_clip(predictor, keypoints: np.ndarray, scores: np.ndarray, truth: np.ndarray,
                 image_size: tuple[int, int], strides: tuple[int, ...] = (1, 2, 4)) -> dict[int, dict]:
     """Push the clip frame by frame (no flip) with each stride; frames/s and MPJPE of what came out."""
-    import time
-
-    from .pose.metrics import mpjpe
 
     print(f"\nstreaming {len(keypoints)} frames one at a time ({predictor.device}, no flip)")
     print(f"{'stride':>6}{'delay (frames)':>16}{'frames/s':>10}{'max push ms':>13}{'MPJPE mm':>10}")

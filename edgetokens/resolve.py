@@ -23,9 +23,12 @@ from runtimes import BundleError, ModelSource, manifest
 from runtimes.cache import cache_root
 from runtimes.manifest import sha256_file
 
-log = logging.getLogger(__name__)
+from .checkpoint import CONFIG, INT8_STATE, NNCF_CONFIG, WEIGHTS, read_checkpoint_info
+from .models import get_architecture, list_models, make_config, model_for
+from .tasks import DEFAULT_TASK, get_task
+from .zoo import pretrained_dir
 
-INT8_STATE = "int8"  # subdirectory of a checkpoint holding its QAT state
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,33 +48,36 @@ class ModelInfo:
 def resolve_model(model: str | Path, weights: str | Path | None, cache_dir: str | Path | None,
                   need_torch: bool = False, precision: str = "fp32") -> tuple[ModelInfo, Any]:
     """(where the bundle is, the torch module when it was loaded or is needed)."""
-    from .checkpoint import CONFIG
-
     path = Path(model)
     if path.exists():
-        if (path / CONFIG).is_file() and not (path / "manifest.json").is_file():  # a checkpoint directory
+        if (path / CONFIG).is_file() and not (path / manifest.MANIFEST).is_file():  # a checkpoint directory
             return export_checkpoint(None, path, cache_dir, need_torch, precision)
         if weights is not None:
             raise ValueError(f"weights= is for model names; {path} is already an exported model")
-        return ModelInfo(path.name, path), None
-    from .models import list_models
-
+        return ModelInfo(path.name, path), bundle_torch_module(path) if need_torch else None
     name = str(model)
     if name not in list_models():
         raise ValueError(f"{name!r} is neither an existing bundle/.onnx/.xml path nor a model name; "
                          f"model names: {', '.join(list_models())}")
     if weights is None:
-        from .zoo import pretrained_dir
-
         weights = pretrained_dir(name)  # raises listing the shipped defaults
     return export_checkpoint(name, weights, cache_dir, need_torch, precision)
 
 
+def bundle_torch_module(bundle: Path):
+    """The torch module of a bundle exported from one of our checkpoints (for `torch:*` devices), or None."""
+    try:
+        source = json.loads((bundle / manifest.MANIFEST).read_text()).get("source", {})
+    except (OSError, json.JSONDecodeError):
+        return None  # a bare artifact, or a broken manifest that opening the bundle reports
+    checkpoint = source.get("checkpoint")
+    if not checkpoint or not (Path(checkpoint) / CONFIG).is_file():
+        return None
+    return model_for(None, checkpoint)
+
+
 def weights_key(name: str | None, weights: str | Path) -> tuple[str, str]:
     """(architecture name, hash of the weights and architecture) for the cache path."""
-    from .checkpoint import CONFIG, WEIGHTS, read_checkpoint_info
-    from .models import make_config
-
     if weights == "random":
         config = json.dumps(asdict(make_config(name)), sort_keys=True)
         return name, hashlib.sha256(f"random-seed0-{name}-{config}".encode()).hexdigest()
@@ -91,31 +97,11 @@ def weights_key(name: str | None, weights: str | Path) -> tuple[str, str]:
                             "official checkpoint file (.pth/.bin/.safetensors), or 'random'")
 
 
-def load_weights(name: str, weights: str | Path) -> tuple[Any, dict]:
-    """(module, checkpoint info) for our checkpoints, official files, or seeded random weights."""
-    import torch
-
-    from .checkpoint import load_checkpoint
-    from .models import create_model, load_official_weights
-
-    if weights == "random":
-        torch.manual_seed(0)
-        return create_model(name).eval(), {}
-    if Path(weights).is_dir():
-        model, info = load_checkpoint(weights)
-        return model.eval(), info
-    model = create_model(name).eval()
-    load_official_weights(model, weights, strict=True)
-    return model, {}
-
-
 _export_lock = threading.Lock()
 
 
 def int8_state(weights: str | Path) -> Path | None:
     """The QAT state beside a checkpoint (`<checkpoint>/int8/`), if it has one."""
-    from .checkpoint import CONFIG, NNCF_CONFIG
-
     if weights == "random" or not Path(weights).is_dir():
         return None
     state = Path(weights) / INT8_STATE
@@ -125,8 +111,6 @@ def int8_state(weights: str | Path) -> Path | None:
 def exported_bundle_dir(cache_dir: str | Path | None, name: str, weights_sha: str, state: Path | None) -> Path:
     """Where the bundle of these weights (and QAT state) lives in the cache: keyed by their hashes and
     by `manifest.EXPORT_REVISION`, so a new exporter never reuses an old export."""
-    from .checkpoint import NNCF_CONFIG, WEIGHTS
-
     digest = f"{weights_sha}-export{manifest.EXPORT_REVISION}"
     if state is not None:
         digest += sha256_file(state / WEIGHTS) + sha256_file(state / NNCF_CONFIG)
@@ -137,9 +121,8 @@ def exported_bundle_dir(cache_dir: str | Path | None, name: str, weights_sha: st
 def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Path | None,
                       need_torch: bool, precision: str = "fp32") -> tuple[ModelInfo, Any]:
     """Export weights into the cache once (keyed by their hash); reuse the bundle afterwards.
-    precision="int8" exports the checkpoint's QAT state too (a separate cache entry)."""
-    from .checkpoint import NNCF_CONFIG, read_checkpoint_info
-
+    precision="int8" exports the checkpoint's QAT state too (a separate cache entry). Two processes
+    exporting the same entry at once both end with the same valid bundle (the first one finished)."""
     name, key = weights_key(name, weights)
     is_dir = weights != "random" and Path(weights).is_dir()
     state = int8_state(weights) if precision == "int8" else None
@@ -156,10 +139,10 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
         info.metrics, info.metrics_source, info.metrics_precision = qat_metrics, "QAT INT8 (torch fake-quant)", "int8"
     model = None
     with _export_lock:
-        if not (bundle / "manifest.json").is_file():
-            from compression.bundle import build_bundle  # lazy: only when a checkpoint needs exporting
+        if not (bundle / manifest.MANIFEST).is_file():
+            from compression.bundle import build_bundle  # deferred: torch export + OpenVINO, only on a cache miss
 
-            model, _ = load_weights(name, weights)
+            model = model_for(name, weights)
             start = time.perf_counter()
             log.info("exporting %s (%s) to %s (once)", name, weights, bundle)
             source = {"checkpoint": str(Path(weights).resolve()) if is_dir else None, "weights": str(weights),
@@ -174,52 +157,36 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
                 source["quantization"] = qat_info.get("qat", {})
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings are for exporters, not users
-                try:
-                    build_bundle(model, bundle, source=source, int8_model=int8_model)
-                except FileExistsError:  # another process exported it first
-                    pass
+                build_bundle(model, bundle, source=source, int8_model=int8_model, keep_existing=True)
             info.export_ms = (time.perf_counter() - start) * 1000
     if need_torch and model is None:
-        model, _ = load_weights(name, weights)
+        model = model_for(name, weights)
     return info, model
 
 
-TASK_PREDICTORS = {"pose3d": "PosePredictor (2D keypoints -> 3D poses)", "depth": "DepthPredictor (image -> depth)"}
-
-
-def arch_task(name: str) -> str:
-    """The task of a registered architecture: its model class's `task` ("pose3d" unless it says otherwise)."""
-    from .models import get_architecture
-
-    return getattr(get_architecture(name).model_class, "task", "pose3d")
+def model_task(name: str) -> str:
+    """The task of a registered architecture (its model class's `task`)."""
+    return get_architecture(name).model_class.task
 
 
 def task_of(model: str | Path, weights: str | Path | None = None) -> str:
     """The task a model source is for, without loading it: bundle manifest, checkpoint config or name.
-    Bare .onnx / .xml files count as pose lifters."""
-    from .checkpoint import CONFIG, read_checkpoint_info
-    from .models import list_models
-
+    Bare .onnx / .xml files get `DEFAULT_TASK`."""
     path = Path(model)
-    if path.is_dir() and (path / "manifest.json").is_file():
+    if path.is_dir() and (path / manifest.MANIFEST).is_file():
         try:
-            return json.loads((path / "manifest.json").read_text()).get("task", "pose3d")
+            return json.loads((path / manifest.MANIFEST).read_text()).get("task", DEFAULT_TASK)
         except json.JSONDecodeError:
-            return "pose3d"  # opening the bundle reports the broken manifest properly
+            return DEFAULT_TASK  # opening the bundle reports the broken manifest properly
     if path.is_dir() and (path / CONFIG).is_file():
-        return arch_task(read_checkpoint_info(path)["arch"])
+        return model_task(read_checkpoint_info(path)["arch"])
     if not path.exists() and str(model) in list_models():
-        return arch_task(str(model))
-    return "pose3d"
+        return model_task(str(model))
+    return DEFAULT_TASK
 
 
-def check_bundle_task(source: ModelSource, task: str) -> None:
-    manifest = source.manifest
-    if manifest is None:
-        return
-    if manifest.task != task:
-        raise BundleError(f"{source.path} is a {manifest.task!r} bundle ({manifest.arch}); "
-                          f"{TASK_PREDICTORS.get(task, task)} needs a {task!r} bundle")
-    skeleton = manifest.preprocessing.get("skeleton", "h36m-17")
-    if task == "pose3d" and skeleton != "h36m-17":
-        raise BundleError(f"{source.path} expects skeleton {skeleton!r}; Predictor feeds 'h36m-17'")
+def check_bundle_task(source: ModelSource, task: str, user: str) -> None:
+    """A bundle made for another task is an error naming both (`user`: who needs `task`)."""
+    if source.manifest is not None and source.manifest.task != task:
+        raise BundleError(f"{source.path} is a {source.manifest.task!r} bundle ({source.manifest.arch}); "
+                          f"{user} ({get_task(task).description}) needs a {task!r} bundle")

@@ -2,15 +2,27 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from .keypoints import check_image_size, check_layout, prepare_keypoints
-from .pose.skeleton import H36M_NUM_JOINTS, flip_pose
+from .pose.lifting import flip_average
+from .pose.skeleton import H36M_NUM_JOINTS
 
-if TYPE_CHECKING:
-    from .predictor import Predictor
+
+class ClipLifter(Protocol):
+    """What a stream needs from a pose predictor (`edgetokens.PosePredictor` is one): the clip length
+    F, the input channels C (2, or 3 with scores), and a function from normalised clips (N, F, 17, C)
+    to poses (N, F, 17, 3). A protocol, so this module imports no predictor."""
+
+    @property
+    def frames(self) -> int: ...
+
+    @property
+    def in_channels(self) -> int: ...
+
+    def run_clips(self, clips: np.ndarray) -> np.ndarray: ...
 
 
 class PoseStream:
@@ -26,7 +38,7 @@ class PoseStream:
     Not thread-safe: one stream per camera/thread.
     """
 
-    def __init__(self, predictor: Predictor, image_size: tuple[float, float], layout: str = "h36m",
+    def __init__(self, predictor: ClipLifter, image_size: tuple[float, float], layout: str = "h36m",
                  flip: bool = False, stride: int = 1):
         check_image_size(image_size)
         check_layout(layout)
@@ -63,10 +75,8 @@ class PoseStream:
 
     def _lift_window(self) -> np.ndarray:
         """Root-relative poses (F, 17, 3) of the current window."""
-        window = self.window()[None]
-        poses = self.predictor.run_clips(window)[0]
-        if self.flip:
-            poses = 0.5 * (poses + flip_pose(self.predictor.run_clips(flip_pose(window))[0]))
+        window, run = self.window()[None], self.predictor.run_clips
+        poses = (flip_average(run, window) if self.flip else run(window))[0]
         return (poses - poses[:, :1]).astype(np.float32)
 
     def push(self, keypoints: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:

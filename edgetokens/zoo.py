@@ -1,15 +1,13 @@
 """Model cards of the shipped defaults: trained checkpoints inside the package (`edgetokens/weights`).
 
 Each shipped default is a checkpoint directory `weights/<name>/` (model.safetensors + config.json
-with the training command, data and measured metrics), produced by the commands in the README.
+with the training command, data and measured metrics), produced by the Makefile's `make weights` commands.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from torch import nn
-
-from .checkpoint import CONFIG, load_checkpoint, read_checkpoint_info
+from .checkpoint import CONFIG, read_checkpoint_info
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -31,9 +29,3 @@ def pretrained_dir(name: str) -> Path:
 
 def pretrained_info(name: str) -> dict:
     return read_checkpoint_info(pretrained_dir(name))
-
-
-def load_pretrained(name: str) -> nn.Module:
-    """The shipped trained model `name` (eval mode, CPU)."""
-    model, _ = load_checkpoint(pretrained_dir(name))
-    return model.eval()

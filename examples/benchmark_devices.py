@@ -7,7 +7,7 @@ laptop with an Intel NPU, a Jetson (ONNX Runtime TensorRT/CUDA) or a plain CPU.
 """
 import argparse
 
-from runtimes import benchmark
+from edgetokens import benchmark
 
 
 def main(argv=None):

@@ -36,6 +36,7 @@ class Session(ABC):
 
     def __init__(self, inputs: list[TensorSpec], outputs: list[TensorSpec], device: str,
                  execution_devices: list[str], precision: str, load_ms: float):
+        self.examples: dict[str, np.ndarray] = {}  # valid inputs from the model's signature, when known
         self.inputs = inputs
         self.outputs = outputs
         self.device = device  # resolved "backend:target"
@@ -89,9 +90,23 @@ class Session(ABC):
         """Static batch of the graph, or -1 when the batch axis is dynamic."""
         return self.inputs[0].shape[0]
 
+    def example_feeds(self) -> dict[str, np.ndarray]:
+        """Inputs for warm-up and timing: the model's own examples (`Signature.examples`, which a bundle
+        records) where they fit the graph, else zeros."""
+        feeds = {}
+        for spec in self.inputs:
+            shape = [d if d > 0 else 1 for d in spec.shape]
+            example = self.examples.get(spec.name)
+            if example is not None and list(example.shape[1:]) == shape[1:]:
+                batch = np.resize(example, (shape[0], *example.shape[1:]))  # repeats samples to the batch
+                feeds[spec.name] = np.ascontiguousarray(batch, dtype=np.dtype(spec.dtype))
+            else:
+                feeds[spec.name] = np.zeros(shape, dtype=np.dtype(spec.dtype))
+        return feeds
+
     def warmup(self, runs: int = 1) -> float:
-        """Run zeros through the model; returns the first run's milliseconds (first-inference time)."""
-        feeds = {s.name: self._example(s) for s in self.inputs}
+        """Run the example inputs through the model; returns the first run's milliseconds."""
+        feeds = self.example_feeds()
         first = 0.0
         for i in range(runs):
             start = time.perf_counter()
@@ -99,13 +114,6 @@ class Session(ABC):
             if i == 0:
                 first = (time.perf_counter() - start) * 1000
         return first
-
-    @staticmethod
-    def _example(spec: TensorSpec) -> np.ndarray:
-        shape = [d if d > 0 else 1 for d in spec.shape]
-        if spec.dtype == "int64":  # a valid kept-frame index: ascending, spread over the clip
-            return np.broadcast_to(np.arange(shape[-1], dtype=np.int64), shape).copy()
-        return np.zeros(shape, dtype=np.dtype(spec.dtype))
 
     def close(self) -> None:
         """Release the backend's resources (optional; garbage collection does it too)."""

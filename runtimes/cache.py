@@ -7,13 +7,14 @@ OpenVINO or a re-exported bundle simply gets a new key. Deleting the directory i
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from edgetokens.versions import package_version
 
 from .manifest import MANIFEST, sha256_file
 
@@ -26,10 +27,8 @@ def cache_root(override: str | Path | None = None) -> Path:
 
 
 def runtime_version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "none"
+    """The backend's version, part of every cache key (a new runtime never reuses an old entry)."""
+    return package_version(package)
 
 
 def bundle_hash(bundle: str | Path) -> str:

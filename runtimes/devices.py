@@ -70,7 +70,7 @@ class DeviceRequest:
 def openvino_devices() -> list[str]:
     """OpenVINO's `Core().available_devices` (e.g. ['CPU', 'GPU', 'NPU']); [] without OpenVINO."""
     try:
-        import openvino as ov
+        import openvino as ov  # deferred: each runtime is imported only when its devices are asked for
     except ImportError:
         return []
     return list(ov.Core().available_devices)
@@ -79,7 +79,7 @@ def openvino_devices() -> list[str]:
 def onnxruntime_providers() -> list[str]:
     """ONNX Runtime's `get_available_providers()`; [] without ONNX Runtime."""
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: each runtime is imported only when its devices are asked for
     except ImportError:
         return []
     return list(ort.get_available_providers())
@@ -87,7 +87,7 @@ def onnxruntime_providers() -> list[str]:
 
 def torch_cuda_count() -> int:
     try:
-        import torch
+        import torch  # deferred: torch only for its CUDA device count
     except ImportError:
         return 0
     return torch.cuda.device_count() if torch.cuda.is_available() else 0

@@ -20,7 +20,7 @@ import numpy as np
 from . import cache
 from .base import DeviceUnavailableError, Session
 from .devices import Target, resolve
-from .manifest import PRECISIONS, BundleError, Manifest, read_manifest
+from .manifest import PRECISIONS, BundleError, Manifest, read_examples, read_manifest
 from .timing import summarize, time_side_by_side
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,8 @@ PROBE_REPEATS = 5
 
 @dataclass
 class ModelSource:
-    """What can be run: a verified bundle or a bare artifact, plus (optionally) the torch module."""
+    """What can be run: a verified bundle or a bare artifact, plus (optionally) the torch module the
+    caller hands in, which makes `torch:*` targets usable (runtimes never load checkpoints)."""
 
     path: Path
     manifest: Manifest | None
@@ -52,7 +53,7 @@ class ModelSource:
         """Formats that can run `precision`; raises the manifest's error when the bundle lacks it."""
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-        torch = {"torch"} if precision == "fp32" and self.has_torch() else set()
+        torch = {"torch"} if precision == "fp32" and self.torch_model is not None else set()
         if self.manifest is None:
             return {self._bare_format} | torch
         if precision not in self.manifest.precisions():
@@ -62,59 +63,43 @@ class ModelSource:
                               f"{', '.join(have)}. Pick one of its precisions: {', '.join(self.manifest.precisions())}")
         return set(self.manifest.artifacts[precision]) | torch
 
-    def checkpoint(self) -> Path | None:
-        if self.manifest is None or not self.manifest.source.get("checkpoint"):
-            return None
-        path = Path(self.manifest.source["checkpoint"])
-        return path if (path / "config.json").is_file() else None
-
-    def has_torch(self) -> bool:
-        return self.torch_model is not None or self.checkpoint() is not None
-
     def artifact(self, fmt: str, precision: str) -> Path:
         if self.manifest is None:
             return self.path
         return self.path / self.manifest.artifact(precision, fmt)
 
-    def module(self):
-        if self.torch_model is None:
-            from edgetokens.checkpoint import load_checkpoint
-
-            self.torch_model, _ = load_checkpoint(self.checkpoint())
-        return self.torch_model
+    def examples(self) -> dict[str, np.ndarray]:
+        """The model's example inputs recorded in the bundle ({} for bare artifacts and older bundles)."""
+        return read_examples(self.path, self.manifest) if self.manifest is not None else {}
 
 
 def create_session(source: ModelSource, target: Target, precision: str, threads: int | None = None,
                    cache_dir: str | Path | None = None) -> Session:
     """Instantiate the backend class for one resolved target."""
     if target.backend == "torch":
+        # deferred: a backend's runtime loads only when that backend is used
         from .torch_session import TorchSession
 
-        return TorchSession(source.module(), target.target, precision, threads)
+        if source.torch_model is None:
+            raise DeviceUnavailableError(f"{target} needs the torch module of {source.path}; pass torch_model=",
+                                         [])
+        return TorchSession(source.torch_model, target.target, precision, threads)
     if target.backend == "openvino":
+        # deferred: a backend's runtime loads only when that backend is used
         from .openvino_session import OpenVINOSession
 
         compiled = cache.compiled_model_dir("openvino", source.sha, target.target,
                                             cache.runtime_version("openvino"), cache_dir)
-        return OpenVINOSession(source.artifact("openvino", precision), target.target, precision, threads, compiled)
-    from .ort_session import OnnxRuntimeSession
+        session = OpenVINOSession(source.artifact("openvino", precision), target.target, precision, threads, compiled)
+    else:
+        # deferred: a backend's runtime loads only when that backend is used
+        from .ort_session import OnnxRuntimeSession
 
-    compiled = None if target.target == "cpu" else cache.compiled_model_dir(
-        "onnxruntime", source.sha, target.target, cache.runtime_version("onnxruntime"), cache_dir)
-    return OnnxRuntimeSession(source.artifact("onnx", precision), target.target, precision, threads, compiled)
-
-
-def example_feeds(session: Session, seed: int = 0) -> dict[str, np.ndarray]:
-    """Plausible inputs for timing: small random keypoints (and a valid keep_index)."""
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for spec in session.inputs:
-        shape = [d if d > 0 else 1 for d in spec.shape]
-        if spec.dtype == "int64":
-            feeds[spec.name] = Session._example(spec)
-        else:
-            feeds[spec.name] = (0.3 * rng.standard_normal(shape)).astype(spec.dtype)
-    return feeds
+        compiled = None if target.target == "cpu" else cache.compiled_model_dir(
+            "onnxruntime", source.sha, target.target, cache.runtime_version("onnxruntime"), cache_dir)
+        session = OnnxRuntimeSession(source.artifact("onnx", precision), target.target, precision, threads, compiled)
+    session.examples = source.examples()
+    return session
 
 
 class CpuProbe:
@@ -143,7 +128,7 @@ class CpuProbe:
             except DeviceUnavailableError as err:
                 log.warning("CPU probe skips %s: %s", target, err)
                 continue
-            feeds = example_feeds(session)
+            feeds = session.example_feeds()
             calls[str(target)] = lambda s=session, f=feeds: s._run(f)
         if not calls:
             raise DeviceUnavailableError(f"no CPU backend could load {self.source.path}", [str(t) for t in candidates])

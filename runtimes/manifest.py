@@ -18,25 +18,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from edgetokens.models.signature import TensorSpec
+
 FORMAT_VERSION = 1
 # Bump when exporting the same weights gives different artifacts or manifest contents (graph, recorded
 # accuracy settings). Bundles exported on first use are cached under a key that includes it, so an
 # upgrade re-exports them instead of reusing a stale one.
-EXPORT_REVISION = 3
+EXPORT_REVISION = 4
 MANIFEST = "manifest.json"
+EXAMPLES = "examples.npz"  # the model's example inputs (`Signature.examples`), for warm-up and probes
 PRECISIONS = ("fp32", "fp16", "int8")
 FORMATS = ("onnx", "openvino")
 
 
 class BundleError(ValueError):
     """A bundle that cannot be used as it is (missing, tampered, newer format, wrong contents)."""
-
-
-@dataclass
-class TensorSpec:
-    name: str
-    shape: list[int]
-    dtype: str = "float32"
 
 
 @dataclass
@@ -56,6 +54,7 @@ class Manifest:
     accuracy: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
+    examples: str = ""  # relative path of the example inputs (EXAMPLES); "" in bundles made before it
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -72,6 +71,14 @@ class Manifest:
 
     def precisions(self) -> list[str]:
         return [p for p in PRECISIONS if self.artifacts.get(p)]
+
+
+def read_examples(bundle: Path, manifest: Manifest) -> dict[str, np.ndarray]:
+    """The bundle's example inputs by name ({} when it has none); plain arrays only, never pickles."""
+    if not manifest.examples:
+        return {}
+    with np.load(bundle / manifest.examples, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
 
 
 def sha256_file(path: str | Path) -> str:

@@ -20,9 +20,8 @@ PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "int8": "f32"}
 def cpu_half_hint(capabilities) -> str:
     """The CPU's 16-bit inference precision for precision="fp16", from its OPTIMIZATION_CAPABILITIES.
 
-    bf16 where the CPU has it (AMX or AVX512-BF16): on this project's Xeon (AMX-BF16, AVX512-FP16, no
-    AMX-FP16) hot-mixste-243 ran 168 ms in bf16, 654 ms in f32 and 936 ms in f16 (`python -m
-    runtimes.profile ... --hints f32,bf16,f16`). Else f16 where listed, else f32.
+    bf16 where the CPU has it (AMX or AVX512-BF16), else f16 where listed, else f32. bf16 is preferred
+    because f16 can be slower than f32 even where the CPU lists FP16 (measured in docs/devices.md).
     """
     capabilities = set(capabilities)
     return "bf16" if "BF16" in capabilities else "f16" if "FP16" in capabilities else "f32"
@@ -30,7 +29,7 @@ def cpu_half_hint(capabilities) -> str:
 
 def create_core():
     """A fresh `openvino.Core` (a function so tests can replace it with a fake)."""
-    import openvino as ov
+    import openvino as ov  # deferred: OpenVINO loads only when this backend is used
 
     return ov.Core()
 

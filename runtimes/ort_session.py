@@ -54,7 +54,7 @@ class OnnxRuntimeSession(Session):
 
     def __init__(self, onnx_path: str | Path, target: str = "cpu", precision: str = "fp32",
                  threads: int | None = None, cache_dir: str | Path | None = None):
-        import onnxruntime as ort
+        import onnxruntime as ort  # deferred: ONNX Runtime loads only when this backend is used
 
         start = time.perf_counter()
         options = ort.SessionOptions()

@@ -24,7 +24,7 @@ from edgetokens.clitools import run_cli
 
 def profile(xml: str, threads: int, repeats: int = 30, hint: str = "f32") -> dict:
     """{'p50_ms', 'nodes', 'by_type': {(node_type, exec_type): (ms per inference, count)}}."""
-    import openvino as ov
+    import openvino as ov  # deferred: OpenVINO loads only when profiling
 
     if not Path(xml).is_file() or Path(xml).suffix != ".xml":
         raise FileNotFoundError(f"{xml}: not an OpenVINO IR file (.xml with its .bin beside it)")

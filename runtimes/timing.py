@@ -5,7 +5,6 @@ import statistics
 import time
 from typing import Callable
 
-
 SETTLE_S = 0.05  # lets the previous candidate's spinning worker threads go idle
 
 

@@ -9,17 +9,14 @@ import torch
 from torch import nn
 
 from .base import Session
-from .manifest import TensorSpec
 
 log = logging.getLogger(__name__)
 
 
 class TorchSession(Session):
-    """A pose lifter or AiT depth module (eval mode) on `cpu` or `cuda:N`; dynamic batch.
-
-    Inputs and outputs match the exported graphs: `keypoints` -> `poses_3d` (plus `keep_index` for
-    HoT models), or `image` -> `depth`. fp32 only on the
-    CPU; fp16 runs the module in half precision on CUDA. `threads` sets torch's (process-wide) pool.
+    """A model (eval mode) on `cpu` or `cuda:N`, dynamic batch, with the exported graphs' inputs and
+    outputs: the model's `signature()` and `graph_forward()`. fp32 only on the CPU; fp16 runs the module
+    in half precision on CUDA. `threads` sets torch's (process-wide) pool.
     """
 
     backend = "torch"
@@ -34,25 +31,18 @@ class TorchSession(Session):
         self.torch_device = torch.device(target)
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.model = model.eval().to(self.torch_device, self.dtype)
-        c = model.config
-        self.task = getattr(model, "task", "pose3d")
-        if self.task == "depth":  # AiT: the same names as the exported graphs
-            inputs = [TensorSpec("image", [-1, *model.input_shape])]
-            outputs = [TensorSpec("depth", [-1, 1, c.image_size, c.image_size])]
-        else:
-            inputs = [TensorSpec("keypoints", [-1, *model.input_shape])]
-            outputs = [TensorSpec("poses_3d", [-1, c.frames, c.joints, 3])]
-            if c.hourglass:
-                outputs.append(TensorSpec("keep_index", [-1, c.token_num], "int64"))
+        signature = model.signature(-1)
         name = torch.cuda.get_device_name(self.torch_device) if target.startswith("cuda") else "CPU"
-        super().__init__(inputs, outputs, f"torch:{target}", [name], precision, (time.perf_counter() - start) * 1000)
+        super().__init__(signature.inputs, signature.outputs, f"torch:{target}", [name], precision,
+                         (time.perf_counter() - start) * 1000)
+        self.examples = signature.examples
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array).to(self.torch_device)
+        return tensor.to(self.dtype) if tensor.is_floating_point() else tensor
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        x = torch.from_numpy(feeds[self.inputs[0].name]).to(self.torch_device, self.dtype)
         with torch.inference_mode():
-            if self.task == "depth":
-                return {"depth": self.model(x).float().cpu().numpy()}
-            if self.model.config.hourglass:
-                poses, keep = self.model(x, return_keep_index=True)
-                return {"poses_3d": poses.float().cpu().numpy(), "keep_index": keep.cpu().numpy()}
-            return {"poses_3d": self.model(x).float().cpu().numpy()}
+            outputs = self.model.graph_forward(*(self._tensor(feeds[s.name]) for s in self.inputs))
+        return {spec.name: (out.float() if out.is_floating_point() else out).cpu().numpy()
+                for spec, out in zip(self.outputs, outputs)}

@@ -15,6 +15,15 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def cmu_root(shared_dir) -> Path:
+    """The CMU mocap takes in ../shared (subjects 01, 02, 03 as ASF/AMC files)."""
+    root = shared_dir / "data" / "cmu-mocap"
+    if not (root / "02" / "02.asf").is_file():
+        pytest.fail(f"CMU mocap files not found under {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
 def hot_checkpoint(tmp_path_factory) -> Path:
     """One random hot-mixste checkpoint per test session (shared by the runtime/predictor tests)."""
     import torch

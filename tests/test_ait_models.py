@@ -31,7 +31,7 @@ TINY = AiTDepthConfig(
     mlp_hidden=64, encoder_depth=1, decoder_depth=2, dropout=0.0, drop_path=0.0, parallel=True,
     vq_downsample=16, vq_hidden_dim=4, vq_num_codes=16, vq_code_dim=8,
 )  # 2x2 backbone grid, 4x4 = 16 tokens
-TINY_VQ = VQVAEConfig(image_size=64, downsample=16, hidden_dim=4, num_codes=16, code_dim=8)
+TINY_VQ = VQVAEConfig(image_size=64, vq_downsample=16, vq_hidden_dim=4, vq_num_codes=16, vq_code_dim=8)
 
 
 def tiny_model(**overrides) -> AiTDepth:
@@ -56,7 +56,8 @@ def test_edge_default_config_validates_and_round_trips_through_json_dict():
     assert (config.image_size, config.feature_grid, config.num_tokens) == (256, 8, 64)
     loaded = AiTDepthConfig(**{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()})
     assert loaded == config
-    assert config.vqvae == VQVAEConfig(image_size=256, downsample=32, hidden_dim=8, num_codes=128, code_dim=128)
+    assert config.vqvae == VQVAEConfig(image_size=256, vq_downsample=32, vq_hidden_dim=8, vq_num_codes=128,
+                                       vq_code_dim=128)
 
 
 @pytest.mark.parametrize("overrides,message", [

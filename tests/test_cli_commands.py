@@ -55,6 +55,7 @@ def test_keypoint_formats_agree(tmp_path):
         load_keypoints(tmp_path / "missing.npy")
 
 
+@pytest.mark.slow
 def test_predict_pose_file(hot_checkpoint, tmp_path, capsys):
     kp = walking_keypoints(30)
     np.save(tmp_path / "kp.npy", kp)
@@ -74,6 +75,7 @@ def test_predict_pose_file(hot_checkpoint, tmp_path, capsys):
     assert np.load(tmp_path / "pose.npz")["poses_3d"].shape == (30, 17, 3)
 
 
+@pytest.mark.slow
 def test_predict_depth_and_export(tmp_path, capsys):
     torch.manual_seed(0)
     model = create_model("ait-depth", image_size=64)

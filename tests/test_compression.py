@@ -11,7 +11,7 @@ import torch
 from compression import ptq, qat, scope_study
 from compression.calibration import calibration_clips
 from edgetokens import create_model
-from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+from edgetokens.checkpoint import save_checkpoint
 from edgetokens.models.hot.layers import SeparateQKV
 from runtimes.manifest import BundleError, read_manifest
 from training.data.clips import build_sources
@@ -37,6 +37,7 @@ def qat_bundle(tiny_checkpoint, tmp_path_factory):
     return out, table
 
 
+@pytest.mark.slow
 def test_qat_writes_int8_artifacts_that_onnxruntime_and_openvino_run(qat_bundle):
     out, table = qat_bundle
     manifest = read_manifest(out)
@@ -86,16 +87,32 @@ def test_qat_checkpoint_resumes_without_pickles(qat_bundle, tiny_checkpoint):
     again, _ = qat.load_qat_checkpoint(qat_dir)
     with torch.no_grad():
         assert torch.equal(restored(x), again.eval()(x))
-    float_model, _ = load_checkpoint(tiny_checkpoint)
+    float_model = create_model(checkpoint=tiny_checkpoint)
     with torch.no_grad():
         assert not torch.equal(restored(x), float_model.eval()(x))  # it is the quantized model
+
+
+@pytest.mark.slow
+def test_qat_resume_continues_the_training_loop_from_its_checkpoint(qat_bundle, tiny_checkpoint, tmp_path):
+    out, table = qat_bundle
+    qat_dir = out.with_name(out.name + ".qat")
+    assert (qat_dir / "training_state.pt").is_file()  # the shared loop's optimizer state, for --resume
+    assert not (tiny_checkpoint / "int8" / "training_state.pt").exists()  # --publish ships the QAT state only
+    shutil.copytree(qat_dir, tmp_path / "again.qat")
+    resumed = qat.run(qat.build_parser().parse_args(
+        ["--checkpoint", str(tiny_checkpoint), *QUICK, "--epochs", "2", "--clips-per-epoch", "16", "--lr", "1e-4",
+         "--out", str(tmp_path / "again"), "--resume"]))
+    state = torch.load(tmp_path / "again.qat" / "training_state.pt", weights_only=True)
+    assert state["epoch"] == 1 and [r["epoch"] for r in state["history"]] == [1, 2]
+    assert resumed["qat"]["epoch"] == 2 and resumed["ptq_init"] == table["ptq_init"]
+    assert read_manifest(tmp_path / "again").source["quantization"]["table"]["qat"]["epoch"] == 2
 
 
 def test_qat_state_with_the_fused_qkv_still_loads(tiny_checkpoint, tmp_path):
     """States saved before `SeparateQKV` quantized one fused qkv Linear; they load as they were."""
     import nncf
 
-    model, _ = load_checkpoint(tiny_checkpoint)
+    model = create_model(checkpoint=tiny_checkpoint)
     x = torch.randn(1, 27, 17, 2)
     fused = nncf.quantize(qat.without_stochastic_depth(model.eval()), nncf.Dataset([x]),
                           model_type=nncf.ModelType.TRANSFORMER, subset_size=1)
@@ -107,6 +124,7 @@ def test_qat_state_with_the_fused_qkv_still_loads(tiny_checkpoint, tmp_path):
         assert torch.equal(restored.eval()(x), fused(x))
 
 
+@pytest.mark.slow
 def test_published_qat_state_gives_the_predictor_int8_offline(qat_bundle, tiny_checkpoint, tmp_path):
     from edgetokens import Predictor
 
@@ -135,6 +153,7 @@ def test_existing_output_is_refused(qat_bundle, tiny_checkpoint):
         qat.run(qat.build_parser().parse_args(["--checkpoint", str(tiny_checkpoint), *QUICK, "--out", str(out)]))
 
 
+@pytest.mark.slow
 def test_ptq_on_exported_graphs(qat_bundle, tmp_path):
     out, _ = qat_bundle
     target = tmp_path / "ptq"
@@ -193,9 +212,10 @@ def test_checkpoint_that_does_not_match_its_config(tmp_path):
     config["config"]["embed_dim"] = 64
     (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"model.safetensors.*shape mismatches"):
-        load_checkpoint(tmp_path / "ck")
+        create_model(checkpoint=tmp_path / "ck")
 
 
+@pytest.mark.slow
 def test_scope_study_scores_each_keep_float_choice(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "study.json"
     assert scope_study.main(["--checkpoint", str(tiny_checkpoint), *QUICK, "--variants", "none;selection,head",

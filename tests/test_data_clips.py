@@ -1,5 +1,3 @@
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -8,8 +6,6 @@ from edgetokens.pose.skeleton import flip_pose
 from edgetokens.pose.windows import seq2seq_starts
 from training.data.cameras import Camera, ViewSequence, look_at, project
 from training.data.clips import ClipConfig, PoseClipDataset, SourceConfig, build_sources
-
-CMU_ROOT = "/work/shared/data/cmu-mocap"
 
 
 def toy_view(n_frames, name="v", scores=True, seed=0):
@@ -94,12 +90,11 @@ def test_build_synthetic_splits_differ_and_are_seeded():
     assert len(ds) > 0 and torch.isfinite(ds[0]["input"]).all()
 
 
-@pytest.mark.skipif(not os.path.isdir(CMU_ROOT), reason="CMU mocap files not available")
-def test_build_cmu_split_and_env_var(monkeypatch):
+def test_build_cmu_split_and_env_var(cmu_root, monkeypatch):
     cfg = SourceConfig(cameras_per_sequence=1, cmu_takes=("02_03", "03_02"))
-    train = build_sources("cmu", root=CMU_ROOT, split="train", config=cfg)
+    train = build_sources("cmu", root=str(cmu_root), split="train", config=cfg)
     assert [v.subject for v in train] == ["02"]
-    monkeypatch.setenv("EDGETOKENS_CMU_ROOT", CMU_ROOT)
+    monkeypatch.setenv("EDGETOKENS_CMU_ROOT", str(cmu_root))
     test = build_sources("cmu", split="test", config=cfg)
     assert [v.subject for v in test] == ["03"]
     mix = build_sources("mix", split="test", config=SourceConfig(

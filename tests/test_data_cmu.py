@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,26 +10,31 @@ from training.data.cmu import (
     resample,
 )
 
-CMU = Path("/work/shared/data/cmu-mocap")
-pytestmark = pytest.mark.skipif(not (CMU / "02" / "02.asf").is_file(), reason="CMU mocap files not available")
-ASF = CMU / "02" / "02.asf"
-WALK = CMU / "02" / "02_01.amc"
+
+@pytest.fixture(scope="module")
+def asf(cmu_root):
+    return cmu_root / "02" / "02.asf"
 
 
 @pytest.fixture(scope="module")
-def skeleton():
-    return parse_asf(ASF)
+def walk_amc(cmu_root):
+    return cmu_root / "02" / "02_01.amc"
 
 
 @pytest.fixture(scope="module")
-def walk():
-    return load_cmu_take(ASF, WALK)
+def skeleton(asf):
+    return parse_asf(asf)
 
 
-def short_amc(tmp_path, frames=3, edit=None):
+@pytest.fixture(scope="module")
+def walk(asf, walk_amc):
+    return load_cmu_take(asf, walk_amc)
+
+
+def short_amc(walk_amc, tmp_path, frames=3, edit=None):
     """The header and first frames of 02_01.amc, optionally with one line replaced."""
-    lines = WALK.read_text().splitlines()
-    first_frames = [i for i, line in enumerate(lines) if line.strip() == str(frames + 1)][0]
+    lines = walk_amc.read_text().splitlines()
+    first_frames = next(i for i, line in enumerate(lines) if line.strip() == str(frames + 1))
     lines = lines[:first_frames]
     if edit:
         edit(lines)
@@ -50,8 +53,8 @@ def test_asf_parse(skeleton):
     assert skeleton.metres_per_unit == pytest.approx((1 / 0.45) * 2.54 / 100)
 
 
-def test_fk_bone_lengths_equal_asf_lengths_every_frame(skeleton):
-    motion = parse_amc(WALK, skeleton)
+def test_fk_bone_lengths_equal_asf_lengths_every_frame(skeleton, walk_amc):
+    motion = parse_amc(walk_amc, skeleton)
     ends = forward_kinematics(skeleton, motion)
     for name, bone in skeleton.bones.items():
         start = ends[skeleton.parents[name]]
@@ -60,8 +63,8 @@ def test_fk_bone_lengths_equal_asf_lengths_every_frame(skeleton):
         np.testing.assert_allclose(length, expected, rtol=1e-6, err_msg=name)
 
 
-def test_resampling_gives_50_of_120(skeleton, walk):
-    n_120 = parse_amc(WALK, skeleton).n_frames
+def test_resampling_gives_50_of_120(skeleton, walk, walk_amc):
+    n_120 = parse_amc(walk_amc, skeleton).n_frames
     assert len(walk) == (n_120 - 1) * 50 // 120 + 1
     assert walk.fps == 50
     ramp = np.arange(121, dtype=float)[:, None]
@@ -93,8 +96,8 @@ def test_world_rotation_is_proper():
     np.testing.assert_allclose(CMU_TO_WORLD @ [0, 1, 0], [0, 0, 1])  # CMU up -> world up
 
 
-def test_malformed_asf_names_file_and_line(tmp_path):
-    lines = ASF.read_text().splitlines()
+def test_malformed_asf_names_file_and_line(asf, tmp_path):
+    lines = asf.read_text().splitlines()
     number = next(i for i, line in enumerate(lines) if line.strip().startswith("length 7.59371"))
     lines[number] = "     length seven"
     bad = tmp_path / "bad.asf"
@@ -103,33 +106,33 @@ def test_malformed_asf_names_file_and_line(tmp_path):
         parse_asf(bad)
 
 
-def test_malformed_amc_names_file_and_line(tmp_path, skeleton):
+def test_malformed_amc_names_file_and_line(walk_amc, tmp_path, skeleton):
     def corrupt(lines):
         i = next(k for k, line in enumerate(lines) if line.startswith("lfemur"))
         lines[i] = "lfemur 1.0 2.0"  # one value short
         corrupt.line = i + 1
 
-    path = short_amc(tmp_path, edit=corrupt)
+    path = short_amc(walk_amc, tmp_path, edit=corrupt)
     with pytest.raises(ValueError, match=rf"02_99\.amc:{corrupt.line}: bone 'lfemur' needs 3"):
         parse_amc(path, skeleton)
 
 
-def test_amc_unknown_bone(tmp_path, skeleton):
-    path = short_amc(tmp_path, edit=lambda lines: lines.append("tail 1 2 3"))
+def test_amc_unknown_bone(walk_amc, tmp_path, skeleton):
+    path = short_amc(walk_amc, tmp_path, edit=lambda lines: lines.append("tail 1 2 3"))
     with pytest.raises(ValueError, match=r"02_99\.amc:\d+: unknown bone 'tail'"):
         parse_amc(path, skeleton)
 
 
-def test_nan_rejects_the_take_by_name(tmp_path, skeleton):
+def test_nan_rejects_the_take_by_name(asf, walk_amc, tmp_path, skeleton):
     def add_nan(lines):
         i = next(k for k, line in enumerate(lines) if line.startswith("rtibia"))
         lines[i] = "rtibia nan"
 
-    path = short_amc(tmp_path, edit=add_nan)
+    path = short_amc(walk_amc, tmp_path, edit=add_nan)
     with pytest.raises(ValueError, match=r"02_99\.amc.*rejected.*rtibia"):
-        load_cmu_take(ASF, path)
+        load_cmu_take(asf, path)
 
 
-def test_short_take_loads(tmp_path):
-    seq = load_cmu_take(ASF, short_amc(tmp_path, frames=5))
+def test_short_take_loads(asf, walk_amc, tmp_path):
+    seq = load_cmu_take(asf, short_amc(walk_amc, tmp_path, frames=5))
     assert seq.name == "cmu/02_99" and seq.subject == "02" and len(seq) == 2

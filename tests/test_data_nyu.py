@@ -219,7 +219,7 @@ def test_real_rgbd_sample_decodes_to_a_plausible_room(shared_dir):
     assert sample.rgb.shape == (424, 512, 3) and sample.rgb.dtype == np.uint8
     assert sample.depth.shape == (424, 512) and sample.depth.dtype == np.float32
     raw = cv2.imread(str(folder / "sample_depth.png"), cv2.IMREAD_UNCHANGED)
-    assert 0.10 < np.mean(raw == 0) < 0.125  # the README's "about 11%" sensor holes
+    assert 0.10 < np.mean(raw == 0) < 0.125  # edgetokens/assets/README.md's "about 11%" sensor holes
     assert 0.10 < np.mean(sample.depth == 0) < 0.13  # plus the 0.7% saturated (65535) readings
     valid = sample.depth[sample.depth > 0]
     assert np.mean((valid > 0.5) & (valid < 10.0)) > 0.99

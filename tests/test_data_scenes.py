@@ -148,12 +148,13 @@ def test_depth_matches_pinhole_geometry(scenes):
 def test_primitive_hits_match_ray_marching():
     """Analytic ray casts (slab, sphere, cylinder) agree with brute-force marching, also for a primitive that
     reaches behind the camera, and the screen rectangle used for culling holds every hit."""
-    from training.data.scenes import _Box, _Camera, _Cylinder, _rays, _screen_rect, _Sphere
+    from edgetokens.vision.camera import Camera, pixel_rays
+    from training.data.scenes import _Box, _Cylinder, _screen_rect, _Sphere
 
     height, width = 24, 32
-    rotation = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], dtype=np.float64)  # looks along +x, z up
-    camera = _Camera(np.array([0.0, 0.0, 1.0]), rotation, 20.0, 20.0, 15.5, 11.5)
-    dirs = _rays(camera, height, width).astype(np.float64)
+    rotation = np.array([[0, -1, 0], [0, 0, -1], [1, 0, 0]], dtype=np.float64)  # world->camera: looks along +x, z up
+    camera = Camera(rotation, [0.0, 0.0, 1.0], (20.0, 20.0), (15.5, 11.5), width, height)
+    dirs = pixel_rays(camera).astype(np.float64)
     box, sphere = _Box([3.0, 0.2, 1.0], [0.5, 0.3, 0.4], 0.6, 0, 0), _Sphere([2.5, -0.8, 0.8], 0.4, 0, 0)
     cylinder, slab = _Cylinder([2.0, 1.0, 0.0], 0.5, 0.0, 0.4, 0, 0), _Box([0.0, 0.0, 0.3], [1.0, 1.0, 0.2], 0.3, 0, 0)
 
@@ -269,3 +270,46 @@ def test_bad_count_is_a_clear_error():
     for count in (0, -1, float("nan")):
         with pytest.raises(ValueError, match="count"):
             SceneDataset(count)
+
+
+def test_scene_camera_is_the_shared_pinhole_camera():
+    """The renderer's rays, its reported intrinsics / pose and the shared camera's projection agree: a
+    rendered surface point, back-projected from its pixel and depth with the shared camera, lands on the
+    renderer's ray, and projecting it through the shared camera gives that pixel back."""
+    from edgetokens.vision.camera import (
+        Camera,
+        camera_to_world,
+        pixel_rays,
+        project,
+        unproject,
+        world_to_camera,
+    )
+    from training.data.scenes import _sample_camera
+
+    height, width = 48, 64
+    cfg = SceneConfig()
+    for seed in range(4):
+        rng = np.random.default_rng([seed, 0x5CE7E])
+        room = np.array([rng.uniform(*cfg.room_size), rng.uniform(*cfg.room_size), rng.uniform(*cfg.room_height)])
+        camera = _sample_camera(rng, cfg, room, height, width)
+        assert isinstance(camera, Camera)
+        np.testing.assert_allclose(camera.rotation @ camera.rotation.T, np.eye(3), atol=1e-6)  # world->camera
+        scene = render_scene(seed, (height, width))
+        np.testing.assert_array_equal(scene.intrinsics, camera.intrinsics.astype(np.float32))
+        np.testing.assert_array_equal(scene.camera_to_world, camera.camera_to_world_matrix)
+        np.testing.assert_allclose(camera.forward, scene.camera_to_world[:3, 2])
+        v, u = np.mgrid[0:height, 0:width]
+        pixels = np.stack([u, v], -1).astype(np.float64)
+        depth = scene.depth_complete.astype(np.float64)
+        world = camera_to_world(unproject(pixels, depth, camera), camera)
+        rays = pixel_rays(camera).astype(np.float64).transpose(1, 2, 0)
+        hits = camera.position + depth[..., None] * rays  # where the renderer's rays hit the room / objects
+        np.testing.assert_allclose(world, hits, atol=1e-4)
+        floor, ceiling = scene.surface == SURFACES.index("floor"), scene.surface == SURFACES.index("ceiling")
+        assert floor.any() or ceiling.any()
+        np.testing.assert_allclose(world[floor][:, 2], 0.0, atol=1e-3)  # back-projected floor pixels lie on z = 0
+        np.testing.assert_allclose(world[ceiling][:, 2], scene.room_size[2], atol=1e-3)
+        # (the rotation is rounded to float32, so R @ R.T = I to ~1e-7 only)
+        np.testing.assert_allclose(project(world_to_camera(hits, camera), camera), pixels, atol=1e-3)
+        np.testing.assert_allclose(project(world_to_camera(world, camera), camera), pixels, atol=1e-4)
+        np.testing.assert_allclose(rays, world_rays(scene), atol=1e-6)

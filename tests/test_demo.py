@@ -1,6 +1,7 @@
 """`edgetokens demo` and the shipped held-out clip it runs on."""
 import cv2
 import numpy as np
+import pytest
 import torch
 
 import edgetokens.zoo as zoo
@@ -19,6 +20,7 @@ def test_shipped_clip_is_the_documented_take(shared_dir, tmp_path):
     assert "mocap.cs.cmu.edu" in str(shipped["credit"])
 
 
+@pytest.mark.slow
 def test_demo_runs_every_cpu_backend(monkeypatch, tmp_path, capsys):
     torch.manual_seed(0)
     save_checkpoint(create_model("hot-mixste"), tmp_path / "weights" / "hot-mixste")
@@ -36,6 +38,7 @@ def test_demo_runs_every_cpu_backend(monkeypatch, tmp_path, capsys):
         assert backend in out
 
 
+@pytest.mark.slow
 def test_depth_demo_runs_when_depth_weights_are_shipped(monkeypatch, tmp_path, capsys):
     from edgetokens.demo import depth_demo
 

@@ -7,7 +7,7 @@ import torch
 from edgetokens import Predictor, create_model
 from edgetokens.checkpoint import save_checkpoint
 from edgetokens.depth import DepthPredictor
-from edgetokens.predictor import PosePredictor
+from edgetokens.pose_predictor import PosePredictor
 from runtimes.manifest import read_manifest
 
 torch.set_num_threads(1)
@@ -70,6 +70,7 @@ def test_image_forms_and_errors(checkpoint, image, tmp_path):
         predictor.predict(image, channels="bgra")
 
 
+@pytest.mark.slow
 def test_dispatch_by_task(checkpoint, hot_checkpoint, tmp_path):
     assert isinstance(Predictor(hot_checkpoint, cache_dir=tmp_path), PosePredictor)
     assert isinstance(Predictor(checkpoint, cache_dir=tmp_path), Predictor)
@@ -80,9 +81,8 @@ def test_dispatch_by_task(checkpoint, hot_checkpoint, tmp_path):
 def test_ptq_quantizes_a_depth_bundle_and_scores_every_artifact(checkpoint, image, tmp_path):
     from compression import ptq
     from compression.bundle import build_bundle
-    from edgetokens.checkpoint import load_checkpoint
 
-    fp32 = build_bundle(load_checkpoint(checkpoint)[0], tmp_path / "fp32")
+    fp32 = build_bundle(create_model(checkpoint=checkpoint), tmp_path / "fp32")
     args = ["--bundle", str(fp32), "--calibration-clips", "4", "--eval-sequences", "2", "--out", str(tmp_path / "q")]
     manifest = read_manifest(ptq.run(ptq.build_parser().parse_args(args)))
     assert set(manifest.artifacts["int8"]) == {"onnx", "openvino"}
@@ -99,7 +99,6 @@ def test_publish_a_depth_solver_records_soft_hard_and_real_frame_and_stores_half
     from safetensors import safe_open
 
     from edgetokens import zoo
-    from edgetokens.checkpoint import load_checkpoint
     from training.publish import publish, results_table
 
     info = publish(checkpoint, "tiny-depth", None, seed=0, out_root=tmp_path / "weights")
@@ -110,7 +109,8 @@ def test_publish_a_depth_solver_records_soft_hard_and_real_frame_and_stores_half
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
     assert "F16" in dtypes
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
-    shipped, original = zoo.load_pretrained("tiny-depth"), load_checkpoint(checkpoint)[0].eval()
+    shipped = create_model("tiny-depth", pretrained=True).eval()
+    original = create_model(checkpoint=checkpoint).eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert all(p.dtype == torch.float32 for p in shipped.parameters())
@@ -126,7 +126,7 @@ def test_publish_a_depth_solver_records_soft_hard_and_real_frame_and_stores_half
 def test_benchmark_times_a_depth_model_per_image_and_reports_its_rmse(checkpoint, tmp_path):
     import json
 
-    from runtimes import benchmark
+    from edgetokens import benchmark
 
     out = tmp_path / "bench.json"
     assert benchmark.main(["--models", "ait-depth", "--weights", f"ait-depth={checkpoint}", "--devices", "cpu",
@@ -135,5 +135,5 @@ def test_benchmark_times_a_depth_model_per_image_and_reports_its_rmse(checkpoint
     rows = {r["device"]: r for r in json.loads(out.read_text())["rows"]}
     for row in rows.values():
         assert row["status"] == "ok" and row["fps"] == pytest.approx(1000 / row["p50_ms"])
-        assert row["rmse_m"] == 1.5 and row["mpjpe_mm"] is None and row["stream_fps"] is None
+        assert row["metric"] == "rmse" and row["accuracy"] == 1.5 and row["stream_fps"] is None
         assert row["gflops"] > 0

@@ -39,6 +39,7 @@ def coco_json(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_pose_from_keypoints(hot_checkpoint, coco_json, tmp_path, env):
     out = run("pose_from_keypoints.py", coco_json, "--image-size", 1000, 1000, "--model", hot_checkpoint,
               "--out", tmp_path / "poses.json", env=env)
@@ -65,6 +66,7 @@ def test_webcam_stream_replays_a_file(hot_checkpoint, coco_json, env):
     assert "30 frames streamed" in out and "stride 2" in out
 
 
+@pytest.mark.slow
 def test_depth_from_image(tmp_path, env):
     torch.manual_seed(0)
     model = create_model("ait-depth", image_size=64)

@@ -34,6 +34,7 @@ def exported(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_onnx_and_openvino_match_torch_with_the_same_kept_frames(exported, name):
     model, onnx_path, xml = exported[name]

@@ -116,14 +116,14 @@ def test_interpolated_recovery_resolves_time_from_the_start():
 
 
 def test_old_hot_checkpoints_load_with_the_official_recovery(tmp_path):
-    from edgetokens.checkpoint import load_checkpoint, save_checkpoint
+    from edgetokens.checkpoint import save_checkpoint
 
     model = small("hot-mixste", recovery="attention")
     save_checkpoint(model, tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     del config["config"]["recovery"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    loaded = load_checkpoint(tmp_path)[0].eval()
+    loaded = create_model(checkpoint=tmp_path).eval()
     assert loaded.config.recovery == "attention" and create_model("hot-mixste").config.recovery != "attention"
     x = torch.randn(1, *model.input_shape)
     assert torch.allclose(loaded(x), model(x))

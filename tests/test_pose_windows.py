@@ -82,3 +82,70 @@ def test_invalid_lengths():
         seq2seq_starts(0, 243)
     with pytest.raises(ValueError):
         seq2seq_starts(10, 0)
+
+
+class _ToyLifter:
+    """A deterministic, asymmetric stand-in for a pose model (frames, in_channels, run_clips)."""
+
+    frames, in_channels = 5, 3
+
+    def __init__(self):
+        self.weight = np.random.default_rng(4).normal(size=(5 * 17 * 3, 5 * 17 * 3)).astype(np.float32) * 0.05
+
+    def run_clips(self, clips):
+        x = np.asarray(clips, np.float32).reshape(len(clips), -1)
+        return np.tanh(x @ self.weight).reshape(len(clips), 5, 17, 3) + 0.1
+
+
+def test_flip_average_is_the_mean_with_the_unmirrored_mirror_prediction():
+    from edgetokens.pose.lifting import flip_average, lift_clips
+    from edgetokens.pose.skeleton import flip_pose
+
+    model = _ToyLifter()
+    clips = np.random.default_rng(0).normal(size=(7, 5, 17, 3)).astype(np.float32)
+    want = 0.5 * (model.run_clips(clips) + flip_pose(model.run_clips(flip_pose(clips))))
+    np.testing.assert_array_equal(flip_average(model.run_clips, clips), want)
+    want[..., 0, :] = 0.0
+    np.testing.assert_array_equal(lift_clips(model.run_clips, clips, flip=True, batch_size=7), want.astype(np.float32))
+    np.testing.assert_allclose(lift_clips(model.run_clips, clips, flip=True, batch_size=3), want, atol=1e-6)
+    # a mirror-symmetric model gives the same answer with and without flipping
+    def symmetric(c):
+        return flip_average(model.run_clips, c)
+
+    np.testing.assert_allclose(flip_average(symmetric, clips), symmetric(clips), atol=1e-6)
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_stream_flip_equals_batch_flip_on_the_same_window(stride):
+    """PoseStream and lift_clips share one flip average: the stream's pose of a window is lift_clips' pose
+    of that window, root-centred (not just root-zeroed)."""
+    from edgetokens import stream
+    from edgetokens.pose import lifting
+
+    assert stream.flip_average is lifting.flip_average
+    model = _ToyLifter()
+    rng = np.random.default_rng(1)
+    pose_stream = stream.PoseStream(model, (640, 480), flip=True, stride=stride)
+    for t in range(12):
+        pose = pose_stream.push(rng.uniform(50, 450, size=(17, 2)), rng.uniform(0, 1, size=17))
+        if t % stride == 0:  # the model just ran on the window ending at frame t; it answers pushes t .. t+stride-1
+            window = pose_stream.window()
+            averaged = lifting.flip_average(model.run_clips, window[None])[0]
+            batch = lifting.lift_clips(model.run_clips, window[None], flip=True)[0]
+            np.testing.assert_array_equal(batch[:, 1:], averaged[:, 1:])  # lift_clips only zeroes the root
+            np.testing.assert_array_equal(pose, (averaged - averaged[:, :1])[len(window) - stride])
+            assert not np.allclose(pose, (model.run_clips(window[None])[0] - model.run_clips(window[None])[0, :, :1])
+                                   [len(window) - stride], atol=1e-3)  # flipping changed the answer
+
+
+def test_stream_module_imports_no_predictor():
+    """stream.py types its predictor with a Protocol: no import edge to a predictor module."""
+    import ast
+    import inspect
+
+    from edgetokens import stream
+
+    tree = ast.parse(inspect.getsource(stream))
+    imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not [m for m in imported if "predictor" in m], imported

@@ -11,13 +11,13 @@ import torch
 
 import edgetokens
 from edgetokens import Predictor
-from edgetokens.predictor import PosePredictor
+from edgetokens.pose_predictor import PosePredictor
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.normalize import normalize_screen_coordinates
 from edgetokens.pose.skeleton import coco_to_h36m
 from edgetokens.pose.windows import causal_window
 from edgetokens.keypoints import prepare_keypoints
-from edgetokens.resolve import load_weights
+from edgetokens.models import create_model, model_for
 from runtimes import BundleError, DeviceUnavailableError
 
 SIZE = (1000, 800)
@@ -55,7 +55,7 @@ def test_predict_matches_the_torch_model_through_the_shared_lifting(predictor, c
     assert result.device == "onnxruntime:cpu" and result.execution_devices == ["CPUExecutionProvider"]
     assert result.windows == 2 and set(result.timings_ms) == {"preprocess", "inference", "postprocess", "total"}
     assert result.fps > 0
-    model, _ = load_weights("hot-mixste", checkpoint)
+    model = model_for("hot-mixste", checkpoint)
 
     def torch_with_the_graphs_kept_frames(clips):
         # On smooth motion, DPC-kNN density can tie to ~1e-7; backends then keep different frames
@@ -174,10 +174,10 @@ def test_bundle_problems(predictor, checkpoint, cache, tmp_path):
 
 
 def test_official_style_weight_files_load(checkpoint, tmp_path):
-    model, _ = load_weights("hot-mixste", checkpoint)
+    model = create_model("hot-mixste", checkpoint=checkpoint).eval()
     state = {"model_pos": {f"module.{k}": v for k, v in model.state_dict().items()}}
     torch.save(state, tmp_path / "official.pth")
-    again, _ = load_weights("hot-mixste", tmp_path / "official.pth")
+    again = create_model("hot-mixste", checkpoint=tmp_path / "official.pth").eval()
     x = torch.randn(1, 81, 17, 2)
     with torch.inference_mode():
         assert torch.allclose(again(x), model(x))

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from runtimes import benchmark
+from edgetokens import benchmark
 
 
 def test_benchmark_reports_every_combination(hot_checkpoint, cache, tmp_path, monkeypatch):
@@ -32,7 +32,8 @@ def test_benchmark_reports_every_combination(hot_checkpoint, cache, tmp_path, mo
         assert row["p50_ms"] > 0 and row["p90_ms"] >= row["p50_ms"] and row["load_ms"] > 0 and row["first_ms"] > 0
         assert row["fps"] == pytest.approx(81000 / row["p50_ms"])
         assert row["stream_fps"] > 0 and row["stream_stride"] == 2
-        assert row["gflops"] > 0 and row["mpjpe_mm"] > 0 and row["mpjpe_source"] == "eval eval.npz"
+        assert row["gflops"] > 0 and row["metric"] == "mpjpe_mm" and row["accuracy"] > 0
+        assert row["accuracy_source"] == "eval eval.npz"
     assert rows["cpu", "int8"]["status"].startswith("unavailable: ") and "fp32/onnx" in rows["cpu", "int8"]["status"]
     assert rows["npu", "fp32"]["status"].startswith("unavailable: device 'npu' is not available")
     with open(out["csv"]) as f:
@@ -49,8 +50,8 @@ def test_recorded_accuracy_only_for_the_precision_it_was_measured_at():
     info = ModelInfo("hot-mixste", None, metrics={"mpjpe_mm": 79.7})  # a checkpoint's torch fp32 number
     row = {p: SimpleNamespace(manifest=None, session=SimpleNamespace(backend="openvino"), info=info, precision=p)
            for p in ("fp32", "fp16")}
-    assert benchmark.recorded_accuracy(row["fp32"]) == (79.7, "recorded (training (torch fp32))")
-    assert benchmark.recorded_accuracy(row["fp16"]) is None  # bf16/fp16 must be measured, not borrowed
+    assert benchmark.recorded_accuracy(row["fp32"], "mpjpe_mm") == (79.7, "recorded (training (torch fp32))")
+    assert benchmark.recorded_accuracy(row["fp16"], "mpjpe_mm") is None  # bf16/fp16 must be measured, not borrowed
 
 
 def test_tables_name_the_cpu_and_its_instruction_sets():

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgetokens.checkpoint import load_checkpoint
+from edgetokens import create_model
 from edgetokens.resolve import export_checkpoint
 from runtimes import BundleError, DeviceUnavailableError, devices, load, open_session, openvino_session
 from runtimes.manifest import read_manifest
@@ -30,7 +30,7 @@ def clips(n=1, seed=0):
 
 
 def test_three_backends_agree_on_cpu(bundle, cache, hot_checkpoint):
-    model, _ = load_checkpoint(hot_checkpoint)
+    model = create_model(checkpoint=hot_checkpoint)
     outs = {}
     for device in ("torch:cpu", "onnxruntime:cpu", "openvino:CPU"):
         session = open_session(bundle, device, threads=2, cache_dir=cache, torch_model=model)
@@ -88,18 +88,53 @@ def test_npu_selection_compiles_static_with_latency_and_cache(bundle, cache, mon
             return self.core.read_model(path)
 
         def compile_model(self, model, device, config):
-            calls.append((device, dict(config), [p.get_partial_shape().is_static for p in model.inputs]))
+            calls.append((device, dict(config), [str(p.get_partial_shape()) for p in model.inputs]))
             return FakeCompiled(self.core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}))
 
     monkeypatch.setattr(devices, "openvino_devices", lambda: ["CPU", "NPU"])
     monkeypatch.setattr(openvino_session, "create_core", FakeCore)
     session = open_session(bundle, "npu", precision="fp16", cache_dir=cache)
     assert session.device == "openvino:NPU" and session.execution_devices == ["NPU"]
-    device, config, static = calls[-1]
-    assert device == "NPU" and all(static)
+    device, config, shapes = calls[-1]
+    # the bundle's static input shape, exactly as its manifest records it (no -1 / "?" axis left)
+    assert device == "NPU" and shapes == [str(s.shape).replace(" ", "") for s in read_manifest(bundle).inputs]
+    assert shapes == ["[1,81,17,2]"]
     assert config["PERFORMANCE_HINT"] == "LATENCY"
     assert Path(config["CACHE_DIR"]).is_relative_to(cache) and "NPU" in config["CACHE_DIR"]
     assert session.run(clips())["poses_3d"].shape == (1, 81, 17, 3)
+
+
+def test_npu_fixes_dynamic_axes_to_one_before_compiling(tmp_path, monkeypatch):
+    """An IR with a dynamic batch compiles for the NPU with batch 1 (the NPU takes only static shapes);
+    the CPU keeps the dynamic axis."""
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    x = ops.parameter(ov.PartialShape([-1, 81, 17, 2]), np.float32, name="keypoints")
+    path = tmp_path / "dynamic.xml"
+    ov.save_model(ov.Model([ops.relu(x)], [x], "dynamic"), path)
+    compiled_shapes = {}
+
+    class FakeCore:
+        def __init__(self):
+            self.core = ov.Core()
+
+        def read_model(self, model_path):
+            return self.core.read_model(model_path)
+
+        def get_property(self, device, name):
+            raise RuntimeError("not a real device")
+
+        def compile_model(self, model, device, config):
+            compiled_shapes[device] = [str(p.get_partial_shape()) for p in model.inputs]
+            return self.core.compile_model(model, "CPU", {})
+
+    monkeypatch.setattr(openvino_session, "create_core", FakeCore)
+    for target in ("NPU", "CPU"):
+        session = openvino_session.OpenVINOSession(path, target)
+        assert session.run({"keypoints": np.ones((1, 81, 17, 2), np.float32)})
+    assert compiled_shapes == {"NPU": ["[1,81,17,2]"], "CPU": ["[?,81,17,2]"]}
+    assert session.inputs[0].shape == [-1, 81, 17, 2]
 
 
 def test_compiled_cache_keeps_one_blob_per_precision_hint(bundle, cache, monkeypatch):

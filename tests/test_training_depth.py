@@ -4,7 +4,8 @@ import json
 import pytest
 import torch
 
-from edgetokens.checkpoint import load_checkpoint, read_checkpoint_info
+from edgetokens import create_model
+from edgetokens.checkpoint import read_checkpoint_info
 from training import train
 
 torch.set_num_threads(1)
@@ -32,14 +33,15 @@ def test_stage2_trains_the_solver_against_the_frozen_tokenizer_and_resumes(token
     args = ["--model", "ait-depth", *QUICK, "--tokenizer", str(tokenizer / "last"), "--lr", "2e-4",
             "--out", str(tmp_path / "solver")]
     assert train.main([*args, "--epochs", "1"]) == 0
-    solver, info = load_checkpoint(tmp_path / "solver" / "last")
-    frozen, _ = load_checkpoint(tokenizer / "last")
+    last = tmp_path / "solver" / "last"
+    solver, info = create_model(checkpoint=last), read_checkpoint_info(last)
+    frozen = create_model(checkpoint=tokenizer / "last")
     for name, value in frozen.state_dict().items():  # the tokenizer never changes in stage 2
         assert torch.equal(solver.vqvae.state_dict()[name], value), name
     assert info["data"]["tokenizer"].endswith("last") and info["metrics"]["rmse"] > 0
     assert info["metrics"]["hole_rmse"] > 0  # the solver's depth inside the sensor holes, scored per epoch
     assert train.main([*args, "--epochs", "2", "--resume"]) == 0
-    resumed, info = load_checkpoint(tmp_path / "solver" / "last")
+    resumed, info = create_model(checkpoint=last), read_checkpoint_info(last)
     assert info["metrics"]["epoch"] == 2
     assert not torch.equal(next(resumed.backbone.parameters()), next(solver.backbone.parameters()))
 
@@ -69,7 +71,7 @@ def test_stage2_errors(tokenizer, tmp_path, capsys):
     assert "needs --tokenizer" in capsys.readouterr().err
     assert train.main(["--model", "ait-depth", *QUICK, "--set", "vq_code_dim=64", "--tokenizer",
                        str(tokenizer / "last"), *out]) == 2
-    assert "train a matching ait-depth-vqvae" in capsys.readouterr().err
+    assert "train a matching ait-depth-vqvae (--set vq_code_dim=64)" in capsys.readouterr().err
     assert train.main(["--model", "ait-depth-vqvae", *QUICK, "--data", "kinect", *out]) == 2
     assert "unknown depth data 'kinect'" in capsys.readouterr().err
     assert train.main(["--model", "ait-depth", *QUICK, "--tokenizer", str(tokenizer / "last"),
@@ -86,7 +88,6 @@ def test_ar_solver_trains_with_scheduled_sampling(tokenizer, tmp_path):
 
 
 def test_evaluate_depth_compares_decodings_and_modes(tmp_path, shared_dir, capsys):
-    from edgetokens import create_model
     from edgetokens.checkpoint import save_checkpoint
     from training import evaluate_depth
 
@@ -130,7 +131,6 @@ def test_evaluate_depth_scores_a_tokenizer_inside_the_holes(tokenizer, tmp_path,
 
 
 def test_token_accuracy_counts_code_ids_equal_to_the_test_depths_tokens():
-    from edgetokens import create_model
     from training.depth import depth_sources
     from training.evaluate_depth import score_with_tokens
 
@@ -147,3 +147,48 @@ def test_token_accuracy_counts_code_ids_equal_to_the_test_depths_tokens():
     assert score_with_tokens(model, test_set, soft=True, true_prefix=True)["token_acc"] == 1.0
     model.logits = lambda image, ids=None, sampling=0.0: echo(image, (ids + 1) % solver.num_codes)
     assert score_with_tokens(model, test_set, soft=True, true_prefix=True)["token_acc"] == 0.0
+
+
+def test_depth_task_data_calibration_and_metrics():
+    import numpy as np
+
+    from edgetokens.tasks import get_task
+    from training.config import DataConfig
+
+    torch.manual_seed(0)
+    model = create_model("ait-depth", image_size=64).eval()
+    task = get_task(model.task)
+    data = task.load("data")(DataConfig(source="scenes", test_count=2), model)
+    assert data.unit == "image" and len(data.test) == 2 and len(data.train) == 2000
+    images = data.calibration(3, 1126)
+    assert [i.shape for i in images] == [tuple(model.signature(1).inputs[0].shape)] * 3
+    assert images[0].dtype == np.float32
+    assert np.array_equal(images[1], data.train[1]["image"].numpy()[None])  # the first training scenes
+    metrics = task.load("metrics")
+
+    def run(x):  # what an exported artifact's runner is: numpy images -> numpy depth
+        return model(torch.from_numpy(x)).numpy()
+
+    assert metrics(run, data.test, model) == pytest.approx(metrics(None, data.test, model))
+    tokenizer = create_model("ait-depth-vqvae", image_size=64)
+    stage1 = get_task(tokenizer.task).load("data")(DataConfig(source="scenes", test_count=2), tokenizer)
+    assert stage1.calibration(2, 1126)[0].shape == (1, 1, 64, 64)  # the tokenizer's input is depth
+    assert get_task(tokenizer.task).load("metrics")(None, stage1.test, tokenizer)["codes_used"] >= 1
+
+
+def test_tokenizer_checkpoints_with_the_unprefixed_field_names_still_load(tmp_path):
+    from edgetokens.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("ait-depth-vqvae", image_size=64, vq_code_dim=32).eval()
+    save_checkpoint(model, tmp_path / "vq")
+    config_json = tmp_path / "vq" / "config.json"
+    info = json.loads(config_json.read_text())
+    info["config"] = {k.removeprefix("vq_"): v for k, v in info["config"].items()}  # as stage 1 wrote them before
+    assert "code_dim" in info["config"]
+    config_json.write_text(json.dumps(info))
+    loaded = create_model(checkpoint=tmp_path / "vq").eval()
+    assert loaded.config == model.config
+    depth = 1 + torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(depth)[0], model(depth)[0])

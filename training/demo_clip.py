@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from edgetokens.clitools import run_cli
-from edgetokens.demo import ASSET, CMU_CREDIT
+from edgetokens.assets import CMU_CREDIT
+from edgetokens.assets import CMU_DEMO_CLIP as ASSET
 from edgetokens.pose.normalize import root_relative
 from training.data.clips import SourceConfig, build_sources
 

@@ -1,4 +1,4 @@
-"""AiT depth training, both stages, on the shared epoch loop (`training.loop`).
+"""AiT depth training, both stages: data, losses and scores (the task entries: `training.tasks.depth`).
 
     # stage 1: the depth tokenizer (VQ-VAE), with mask augmentation
     python -m training.train --model ait-depth-vqvae --data scenes --epochs 10 --batch-size 16 \
@@ -15,9 +15,7 @@ Scores are on the sensor depth's valid pixels (holes excluded), per image then a
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 from dataclasses import asdict
 
 import numpy as np
@@ -25,10 +23,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from edgetokens.checkpoint import load_checkpoint
+from edgetokens.models import create_model
 from edgetokens.vision.depth import average_metrics, depth_metrics
+from edgetokens.vision.image import normalize_image
 from training.ait_losses import ait_depth_loss, mask_patches, mse_ignore_zero
-from training.loop import TrainingTask
+from training.data.nyu import DepthDataset, DepthDatasetConfig, DepthListFile, NYULabeledMat
+from training.data.scenes import SceneDataset
 
 log = logging.getLogger("training.depth")
 
@@ -43,28 +43,38 @@ def depth_sources(data: str, size: int, seed: int, train_count: int, test_count:
 
     Scenes are rendered fresh each epoch (`train_count` new rooms per epoch, `epochs` epochs in all).
     """
+    return depth_train_set(data, size, seed, train_count, epochs), depth_test_set(data, size, seed, test_count)
+
+
+def depth_train_set(data: str, size: int, seed: int, count: int, epochs: int = 1) -> Dataset:
+    """The training split of `data` (see `depth_sources`); `count` scenes per epoch for `scenes`."""
     if data in ("scenes", "mix"):  # "mix" is the pose default; depth has one synthetic source
-        from training.data.scenes import SceneDataset
 
-        if epochs * train_count >= TEST_SEED_OFFSET:
-            raise ValueError(f"{epochs} epochs x {train_count} scenes would reach the test scenes' seeds "
+        if epochs * count >= TEST_SEED_OFFSET:
+            raise ValueError(f"{epochs} epochs x {count} scenes would reach the test scenes' seeds "
                              f"({TEST_SEED_OFFSET:,} training scenes at most); use fewer epochs or scenes")
-        return (SceneDataset(train_count, seed=seed, size=size, train=True, fresh=True),
-                SceneDataset(test_count, seed=seed + TEST_SEED_OFFSET, size=size))
-    from training.data.nyu import DepthDataset, DepthDatasetConfig, DepthListFile, NYULabeledMat
+        return SceneDataset(count, seed=seed, size=size, train=True, fresh=True)
 
+    return NormalisedDepth(DepthDataset(_depth_source(data, "train"), DepthDatasetConfig(size=size, random_crop=True,
+                                                                                        hflip=True, seed=seed)))
+
+
+def depth_test_set(data: str, size: int, seed: int, count: int) -> Dataset:
+    """The test split of `data` (see `depth_sources`); `count` scenes for `scenes`."""
+    if data in ("scenes", "mix"):
+
+        return SceneDataset(count, seed=seed + TEST_SEED_OFFSET, size=size)
+
+    return NormalisedDepth(DepthDataset(_depth_source(data, "test"), DepthDatasetConfig(size=size)))
+
+
+def _depth_source(data: str, split: str):
     kind, _, path = data.partition(":")
     if kind == "nyu" and path:
-        sources = NYULabeledMat(path, split="train"), NYULabeledMat(path, split="test")
-    elif kind == "list" and "," in path:
-        train_list, test_list = path.split(",", 1)
-        sources = DepthListFile(train_list), DepthListFile(test_list)
-    else:
-        raise ValueError(f"unknown depth data {data!r}; use scenes, nyu:PATH.mat or list:TRAIN.txt,TEST.txt")
-    train_set = NormalisedDepth(DepthDataset(sources[0], DepthDatasetConfig(size=size, random_crop=True,
-                                                                             hflip=True, seed=seed)))
-    test_set = NormalisedDepth(DepthDataset(sources[1], DepthDatasetConfig(size=size)))
-    return train_set, test_set
+        return NYULabeledMat(path, split=split)
+    if kind == "list" and "," in path:
+        return DepthListFile(path.split(",", 1)[split == "test"])
+    raise ValueError(f"unknown depth data {data!r}; use scenes, nyu:PATH.mat or list:TRAIN.txt,TEST.txt")
 
 
 class NormalisedDepth(Dataset):
@@ -80,8 +90,6 @@ class NormalisedDepth(Dataset):
         self.dataset.set_epoch(epoch)
 
     def __getitem__(self, index: int) -> dict:
-        from edgetokens.vision.image import normalize_image
-
         item = self.dataset[index]
         rgb = np.asarray(item["image"]).transpose(1, 2, 0)
         return {"image": torch.from_numpy(normalize_image(rgb)), "depth": torch.as_tensor(item["depth"])[None]}
@@ -112,7 +120,8 @@ def score_depth(predict, test_set: Dataset, key: str | None = "image", batch_siz
     return metrics | ({"hole_rmse": (squared / count) ** 0.5} if count else {})
 
 
-def tokenizer_step(ratio: float, patch: int):
+def masked_reconstruction_step(ratio: float, patch: int):
+    """Stage-1 step: reconstruct the depth from a copy with `ratio` of its `patch`-pixel patches zeroed."""
     def step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
         depth = batch["depth"].to(device)
         masked = mask_patches(depth, ratio, patch) if ratio > 0 else depth
@@ -124,7 +133,7 @@ def tokenizer_step(ratio: float, patch: int):
     return step
 
 
-def solver_step(sampling: float = 0.0):
+def token_prediction_step(sampling: float = 0.0):
     """Stage-2 step; `sampling` > 0: scheduled sampling of the AR decoder's inputs (TaskSolver.teacher_forcing)."""
     def step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
         image, depth = batch["image"].to(device), batch["depth"].to(device)
@@ -166,39 +175,12 @@ def evaluate_solver(model: nn.Module, test_set: Dataset) -> dict[str, float]:
 
 def load_tokenizer(model: nn.Module, path: str) -> None:
     """Copy a trained stage-1 checkpoint into `model.vqvae` and freeze it; configs must agree."""
-    tokenizer, _ = load_checkpoint(path)
+    tokenizer = create_model(checkpoint=path)
     if asdict(tokenizer.config) != asdict(model.config.vqvae):
+        differ = [f"{k}={v}" for k, v in asdict(model.config.vqvae).items() if asdict(tokenizer.config).get(k) != v]
         raise ValueError(f"tokenizer {path} has config {asdict(tokenizer.config)}, but {model.arch} needs "
-                         f"{asdict(model.config.vqvae)}; train a matching ait-depth-vqvae or pass --set vq_...")
+                         f"{asdict(model.config.vqvae)}; train a matching ait-depth-vqvae (--set "
+                         f"{' --set '.join(differ)}) or give this model the tokenizer's settings (the same "
+                         "--set vq_... as its stage 1)")
     model.vqvae.load_state_dict(tokenizer.state_dict())
     model.freeze_tokenizer()
-
-
-def depth_task(args: argparse.Namespace, model: nn.Module) -> TrainingTask:
-    """Stage 1 for `ait-depth-vqvae`, stage 2 for the `ait-depth*` solvers."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("multi-process training of the AiT depth models is not supported yet; run one process")
-    size = model.config.image_size
-    train_set, test_set = depth_sources(args.data, size, args.seed, args.clips_per_epoch or DEFAULT_TRAIN_SCENES,
-                                        args.eval_sequences or DEFAULT_TEST_SCENES, epochs=args.epochs)
-    info = {"source": args.data, "seed": args.seed, "train_images": len(train_set), "test_images": len(test_set),
-            "image_size": size, "fresh_scenes_per_epoch": bool(getattr(train_set, "fresh", False))}
-    if model.arch == "ait-depth-vqvae":
-        info |= {"mask_ratio": args.mask_ratio, "mask_patch": 16}
-        return TrainingTask(train_set, tokenizer_step(args.mask_ratio, 16),
-                            lambda m: evaluate_tokenizer(m, test_set), "rmse", info, unit="image")
-    if not args.tokenizer:
-        raise ValueError(f"{model.arch} (stage 2) needs --tokenizer DIR: a trained ait-depth-vqvae checkpoint "
-                         "(python -m training.train --model ait-depth-vqvae ...)")
-    if not args.resume:
-        load_tokenizer(model, args.tokenizer)
-    else:
-        model.freeze_tokenizer()  # --resume restores the whole model, tokenizer included
-    info["tokenizer"] = str(args.tokenizer)
-    sampling = getattr(args, "ar_sampling", 0.0)
-    if sampling and model.config.parallel:
-        raise ValueError(f"--ar-sampling applies to the autoregressive decoder (ait-depth-ar), not {model.arch}")
-    if sampling:
-        info["ar_sampling"] = sampling
-    return TrainingTask(train_set, solver_step(sampling), lambda m: evaluate_solver(m, test_set), "rmse", info,
-                        unit="image")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from edgetokens.clitools import run_cli
+from edgetokens.models import create_model
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.metrics import mean_velocity_error, mpjpe, n_mpjpe, p_mpjpe
 from training.data.clips import ClipConfig, PoseClipDataset, build_sources
@@ -136,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(args: argparse.Namespace) -> None:
-    from edgetokens.checkpoint import load_checkpoint
-
-    model, _ = load_checkpoint(args.checkpoint)
+    model = create_model(checkpoint=args.checkpoint)
+    if model.task != "pose3d":
+        raise ValueError(f"{args.checkpoint} is a {model.task!r} model; training.evaluate scores pose lifters "
+                         "(depth: python -m training.evaluate_depth)")
     views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
     data = evaluation_set(views, model.config.frames, model.config.in_channels)
     if args.dump_npz:

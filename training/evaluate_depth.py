@@ -8,10 +8,10 @@ vectors, the model's default) and with hard decoding (argmax ids), and the eager
 image (AiT-P: one decoder pass; AR: the KV-cached loop), and the share of code tokens predicted right.
 An AR checkpoint also gets a row decoded from the true previous tokens (teacher forcing on the test
 depth): the gap to greedy AR is what its own mistakes cost. Comparing checkpoints trained with and
-without mask augmentation, or AiT-P against AR, is comparing rows. A stage-1 tokenizer
-checkpoint (ait-depth-vqvae) gets a reconstruction row instead. Every row on rendered scenes also has
-the RMSE inside the sensor holes against the complete rendered depth: what mask augmentation is meant
-to improve. `--rgbd-sample` also scores each model on a real RGB-D frame's valid pixels and writes the
+without mask augmentation, or AiT-P against AR, is comparing rows. A stage-1 tokenizer checkpoint
+(task depth-tokenizer, e.g. ait-depth-vqvae) gets a reconstruction row instead. Every row on rendered
+scenes also has the RMSE inside the sensor holes against the complete rendered depth: what mask
+augmentation is meant to improve. `--rgbd-sample` also scores each model on a real RGB-D frame's valid pixels and writes the
 colour maps side by side.
 """
 from __future__ import annotations
@@ -26,11 +26,16 @@ import cv2
 import numpy as np
 import torch
 
-from edgetokens.checkpoint import load_checkpoint
+from edgetokens.checkpoint import read_checkpoint_info
 from edgetokens.clitools import run_cli
+from edgetokens.models import create_model
 from edgetokens.vision.depth import MIN_DEPTH, colorize_depth, depth_metrics
 from edgetokens.vision.image import model_input, to_image_size
+from training.data.nyu import rgbd_sample
+from training.data.nyu import rgbd_sample as read_sample
 from training.depth import DEFAULT_TEST_SCENES, depth_sources, evaluate_tokenizer, score_depth
+
+DEPTH_TASKS = ("depth", "depth-tokenizer")  # `edgetokens.tasks`: the solver and its stage-1 tokenizer
 
 
 def logits_fn(model: torch.nn.Module, soft: bool):
@@ -90,7 +95,6 @@ def depth_evaluation(model: torch.nn.Module, seed: int, scenes: int = DEFAULT_TE
     evaluation = {"scenes": score_depth(decoder(model, True), test_set),
                   "scenes_hard": score_depth(decoder(model, False), test_set)}
     if rgbd_sample:
-        from training.data.nyu import rgbd_sample as read_sample
 
         sample = read_sample(rgbd_sample)[0]
         evaluation["rgbd_sample"] = real_frame(model, sample.rgb, sample.depth)[1]
@@ -113,14 +117,15 @@ def run(args: argparse.Namespace) -> list[dict]:
     rows, pictures = [], []
     sample = None
     if args.rgbd_sample:
-        from training.data.nyu import rgbd_sample
 
         sample = rgbd_sample(args.rgbd_sample)[0]
     for path in args.checkpoint:
-        model, info = load_checkpoint(path)
-        model.eval()
+        model, info = create_model(checkpoint=path).eval(), read_checkpoint_info(path)
+        if model.task not in DEPTH_TASKS:
+            raise ValueError(f"{path} is a {model.task!r} model; training.evaluate_depth scores the "
+                             f"{' and '.join(DEPTH_TASKS)} tasks (pose: python -m training.evaluate)")
         _, test_set = depth_sources(args.data, model.config.image_size, args.seed, 1, args.scenes)
-        if model.arch == "ait-depth-vqvae":  # a stage-1 tokenizer: reconstruction of the test depth
+        if model.task == "depth-tokenizer":  # stage 1: reconstruction of the test depth
             rows.append({"checkpoint": path, "mode": "tokenizer", "decoding": "hard",
                          "mask_ratio": info.get("data", {}).get("mask_ratio"), **evaluate_tokenizer(model, test_set)})
             continue
@@ -138,7 +143,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             rows.append({"checkpoint": path, "mode": "AR, true prefix", "decoding": "soft",
                          **score_with_tokens(model, test_set, True, true_prefix=True)})
     if args.baseline_scenes:
-        size = load_checkpoint(args.checkpoint[0])[0].config.image_size
+        size = read_checkpoint_info(args.checkpoint[0])["config"]["image_size"]
         train_set, test_set = depth_sources(args.data, size, args.seed, args.baseline_scenes, args.scenes)
         mean_map = mean_depth_map(train_set, args.baseline_scenes)
         rows.append({"checkpoint": f"mean depth map of {args.baseline_scenes} training images", "mode": "baseline",

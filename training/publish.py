@@ -8,6 +8,7 @@ N-MPJPE and velocity error on the CMU test subject (03) and on the synthetic tes
 model's parameter and FLOP counts. A depth solver (`ait-depth*`) records instead its metrics on the
 scenes test split with soft and hard token decoding and on the shipped real RGB-D frame; its
 parameters are stored in float16 (half the package size; the recorded metrics are of those weights).
+What each task records is its `Publishing` (`training.tasks`, the `publish` part of its task entry).
 """
 from __future__ import annotations
 
@@ -19,74 +20,49 @@ from pathlib import Path
 
 import torch
 
-from edgetokens.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from edgetokens.checkpoint import CONFIG, read_checkpoint_info, save_checkpoint
 from edgetokens.clitools import run_cli
+from edgetokens.models import create_model, get_architecture
 from edgetokens.models.complexity import count_flops, count_parameters
-from edgetokens.zoo import WEIGHTS_DIR
-from training.data.clips import build_sources
-from training.evaluate import evaluate_model
-
-SPLITS = ("cmu", "synthetic")
+from edgetokens.tasks import TASKS, get_task
+from edgetokens.zoo import WEIGHTS_DIR, list_pretrained, pretrained_info
 
 
-def is_depth_solver(arch: str) -> bool:
-    return arch.startswith("ait-depth") and arch != "ait-depth-vqvae"
+def publishing(task_name: str):
+    """The task's `training.tasks.Publishing`; a task without one is trained, not shipped."""
+    task = get_task(task_name)
+    if not task.publish:
+        shipped = ", ".join(t.name for t in TASKS.values() if t.publish)
+        raise ValueError(f"{task.name!r} models ({task.description}) are not shipped (a stage-1 tokenizer ships "
+                         f"inside the solver trained on it); training.publish ships models of the tasks {shipped}")
+    return task.load("publish")
 
 
 def publish(checkpoint: Path, name: str, data_root: str | None, seed: int, out_root: Path = WEIGHTS_DIR) -> dict:
-    model, info = load_checkpoint(checkpoint)
-    model.eval()
-    parameter_dtype = None
-    if is_depth_solver(model.arch):
-        from edgetokens.demo import RGBD_SAMPLE
-        from training.evaluate_depth import depth_evaluation
-
-        parameter_dtype = torch.float16
-        with torch.no_grad():  # score exactly what is shipped: the float16-rounded parameters
+    model, info = create_model(checkpoint=checkpoint).eval(), read_checkpoint_info(checkpoint)
+    recipe = publishing(model.task)
+    if recipe.parameter_dtype is not None:
+        with torch.no_grad():  # score exactly what is shipped: the rounded parameters
             for p in model.parameters():
-                p.copy_(p.to(parameter_dtype))
-        evaluation = depth_evaluation(model, seed, rgbd_sample=str(RGBD_SAMPLE))
-    elif model.arch == "ait-depth-vqvae":
-        raise ValueError(f"{checkpoint} is a stage-1 tokenizer; publish the ait-depth solver trained on it")
-    else:
-        evaluation = {source: evaluate_model(model, build_sources(source, data_root, seed=seed, split="test"))
-                      for source in SPLITS}
+                p.copy_(p.to(recipe.parameter_dtype))
+    evaluation = recipe.evaluate(model, data_root, seed)
     example = torch.randn(1, *model.input_shape)
     facts = {"params": count_parameters(model), **count_flops(model, example)}
     meta = {k: v for k, v in info.items() if k not in ("arch", "config", "revision")}
-    target = save_checkpoint(model, out_root / name, parameter_dtype=parameter_dtype, **meta, evaluation=evaluation,
-                             facts=facts, trained_revision=info.get("revision"))
+    target = save_checkpoint(model, out_root / name, parameter_dtype=recipe.parameter_dtype, **meta,
+                             evaluation=evaluation, facts=facts, trained_revision=info.get("revision"))
     return json.loads((target / CONFIG).read_text())
 
 
 def results_table(names: list[str] | None = None) -> str:
-    """Markdown table of the shipped defaults' recorded metrics (what the README quotes)."""
-    from edgetokens.zoo import list_pretrained, pretrained_info
+    """Markdown tables of the shipped defaults' recorded metrics, one per task (what the README quotes)."""
 
-    lines = ["| model | params | GFLOPs | epochs | CMU test MPJPE / P-MPJPE (mm) "
-             "| synthetic test MPJPE / P-MPJPE (mm) |",
-             "|---|---|---|---|---|---|"]
-    depth = []
+    by_task: dict[str, list[tuple[str, dict]]] = {}
     for name in names or list_pretrained():
         info = pretrained_info(name)
-        ev, facts = info["evaluation"], info["facts"]
-        if is_depth_solver(info["arch"]):
-            depth.append((name, info))
-            continue
-        cells = [f"{ev[s]['mpjpe_mm']:.1f} / {ev[s]['p_mpjpe_mm']:.1f}" for s in SPLITS]
-        lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
-                     f"{info['metrics']['epoch']} | {cells[0]} | {cells[1]} |")
-    if depth:
-        lines += ["", "| depth model | params | GFLOPs | epochs (images) | scenes test RMSE m, soft / hard "
-                  "| AbsRel | d1 | real RGB-D frame RMSE m |", "|---|---|---|---|---|---|---|---|"]
-        for name, info in depth:
-            ev, facts = info["evaluation"], info["facts"]
-            soft, hard, real = ev["scenes"], ev["scenes_hard"], ev.get("rgbd_sample", {})
-            images = info["metrics"]["epoch"] * info["data"]["images_per_epoch"]
-            lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
-                         f"{info['metrics']['epoch']} ({images:,}) | {soft['rmse']:.3f} / {hard['rmse']:.3f} | "
-                         f"{soft['abs_rel']:.3f} | {soft['d1']:.3f} | {real.get('rmse', float('nan')):.3f} |")
-    return "\n".join(lines)
+        by_task.setdefault(get_architecture(info["arch"]).model_class.task, []).append((name, info))
+    tables = [publishing(task).table(by_task[task]) for task in TASKS if task in by_task]
+    return "\n\n".join("\n".join(lines) for lines in tables)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:
     none) count the same way. `gflops_fvcore`: fvcore's total, which counts one
     multiply-add as one flop and includes matmuls and layer norms.
     """
-    from fvcore.nn import FlopCountAnalysis
+    from fvcore.nn import FlopCountAnalysis  # deferred: fvcore, only when FLOPs are counted
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     was_training = model.training

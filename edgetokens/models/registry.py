@@ -1,4 +1,5 @@
-"""Named architectures and `create_model(name, **overrides)`, timm style.
+"""Named architectures and the one way to get a model: `create_model(name, pretrained=, checkpoint=)`,
+timm style.
 
 Bare names are the edge defaults (81 frames, small enough to train on a 2-core CPU); the `-243`
 names are the papers' configurations (specs/HOT.md §1).
@@ -6,12 +7,17 @@ names are the papers' configurations (specs/HOT.md §1).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
+from ..checkpoint import WEIGHTS, read_checkpoint_info
+from ..zoo import pretrained_dir
 from .ait import VQVAE, AiTDepth, AiTDepthConfig
 from .hot import MixSTE, MixSTEConfig, MotionBERT, MotionBERTConfig
+from .hot.official import load_official_weights
 
 
 @dataclass(frozen=True)
@@ -56,16 +62,75 @@ def make_config(name: str, **overrides: Any) -> Any:
     return config
 
 
-def create_model(name: str, **overrides: Any) -> nn.Module:
-    """Build a named architecture (random weights), e.g. `create_model("hot-mixste", frames=27)`."""
+def create_model(name: str | None = None, pretrained: bool = False, checkpoint: str | Path | None = None,
+                 **overrides: Any) -> nn.Module:
+    """A named architecture, with random weights unless told where its weights are.
+
+    - `create_model("hot-mixste", frames=27)`: random weights, config overrides by field name;
+    - `create_model("hot-mixste", pretrained=True)`: the shipped trained default (`edgetokens.zoo`);
+    - `create_model(checkpoint=DIR)`: one of our checkpoints (the architecture and config it records;
+      `name`, when given, must match);
+    - `create_model("mixste-243", checkpoint="mixste.bin")`: an official checkpoint file, renamed to our
+      parameters by the architecture's own mapping (`load_official_weights`), all tensors required.
+    The module comes back in training mode, as a fresh `nn.Module` does.
+    """
+
+    if pretrained and checkpoint is not None:
+        raise ValueError("pass pretrained=True or checkpoint=PATH, not both")
+    if pretrained:
+        if name is None:
+            raise ValueError("pretrained=True needs a model name")
+        checkpoint = pretrained_dir(name)  # raises listing the shipped defaults
+    if checkpoint is None:
+        if name is None:
+            raise ValueError("create_model needs a model name or checkpoint=PATH")
+        return _build(name, overrides)
+    path = Path(checkpoint)
+    if path.is_dir():
+        info = read_checkpoint_info(path)
+        if name is not None and info["arch"] != name and not pretrained:  # a shipped name may differ
+            raise ValueError(f"checkpoint {path} is a {info['arch']!r} model, not {name!r}")
+        model_class = get_architecture(info["arch"]).model_class
+        config = model_class.upgrade_saved_config(dict(info["config"]))
+        model = _build(info["arch"], {**config, **overrides})
+        try:
+            load_official_weights(model, path / WEIGHTS)
+        except ValueError as err:
+            raise ValueError(f"{path / WEIGHTS} does not fit the architecture in its config.json: {err}") from err
+        return model
+    if name is None:
+        raise ValueError(f"{path} is not a checkpoint directory; an official weights file needs a model name")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found: pass a checkpoint directory (with config.json) "
+                                "or an official checkpoint file (.pth/.bin/.safetensors)")
+    model = _build(name, overrides)
+    load_official_weights(model, path, strict=True)
+    return model
+
+
+def model_for(name: str | None, weights: str | Path | None = None) -> nn.Module:
+    """The model behind the `weights=` convention of the Predictor and the CLIs, in eval mode: None ->
+    the shipped default `name`, "random" -> seeded random weights (speed measurements only), else a
+    checkpoint directory or an official checkpoint file (`create_model(name, checkpoint=...)`)."""
+    if weights is None:
+        return create_model(name, pretrained=True).eval()
+    if str(weights) == "random":
+        if name is None:
+            raise ValueError("weights='random' needs a model name")
+        torch.manual_seed(0)
+        return create_model(name).eval()
+    return create_model(name, checkpoint=weights).eval()
+
+
+def _build(name: str, overrides: dict[str, Any]) -> nn.Module:
     model = get_architecture(name).model_class(make_config(name, **overrides))
     model.arch = name
     return model
 
 
 _MIXSTE_243 = MixSTEConfig(frames=243, embed_dim=512, mlp_hidden=1024, depth=8, heads=8)
-# Edge shape chosen by measured latency on a 2-core CPU (README, "Latency on this CPU"): 2 heads of
-# 48 channels halve the softmax work of 4 thin heads, and Linear layers this wide are where INT8 pays.
+# Edge shape chosen by measured latency on a 2-core CPU (docs/benchmarks.md, the shape sweep): 2 heads
+# of 48 channels halve the softmax work of 4 thin heads, and Linear layers this wide are where INT8 pays.
 _MIXSTE_EDGE = MixSTEConfig(frames=81, embed_dim=96, mlp_hidden=256, depth=4, heads=2)
 _MOTIONBERT_243 = MotionBERTConfig(frames=243, embed_dim=256, mlp_hidden=1024, depth=5, heads=8, dim_rep=512)
 _MOTIONBERT_FULL_243 = MotionBERTConfig(frames=243, embed_dim=512, mlp_hidden=1024, depth=5, heads=8, dim_rep=512)

@@ -1,6 +1,8 @@
-"""Virtual cameras, the one pinhole projection every 3D source uses, and a 2D detector-noise model.
+"""Virtual cameras around a 3D motion, the views they see, and a 2D detector-noise model.
 
-Frames and units
+Frames and units: the pinhole :class:`~edgetokens.vision.camera.Camera` of
+:mod:`edgetokens.vision.camera` (re-exported here with its projection functions), the one camera
+model every 3D source and the depth scenes use:
 - World: Z-up, metres (``training.data.WORLD_FRAME``), as in Human3.6M.
 - Camera: OpenCV / Human3.6M convention, x right, y down, z forward (depth), metres.
   ``X_cam = R @ (X_world - position)`` with ``R`` the world->camera rotation.
@@ -25,29 +27,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
+from edgetokens.vision.camera import (  # noqa: F401  (re-exported: the one camera implementation)
+    Camera,
+    axis_rotation,
+    camera_to_world,
+    look_at,
+    matrix_to_quaternion,
+    project,
+    quaternion_to_matrix,
+    unproject,
+    world_to_camera,
+)
 from training.data import MotionSequence
 
 log = logging.getLogger(__name__)
 
 
-# --- rotations -------------------------------------------------------------------------------------
-def axis_rotation(axis: str, angle) -> np.ndarray:
-    """Right-handed rotation matrices (..., 3, 3) about ``axis`` ('x', 'y' or 'z') by ``angle`` radians."""
-    angle = np.asarray(angle, dtype=np.float64)
-    c, s = np.cos(angle), np.sin(angle)
-    one, zero = np.ones_like(angle), np.zeros_like(angle)
-    axis = axis.lower()
-    if axis == "x":
-        rows = [[one, zero, zero], [zero, c, -s], [zero, s, c]]
-    elif axis == "y":
-        rows = [[c, zero, s], [zero, one, zero], [-s, zero, c]]
-    elif axis == "z":
-        rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
-    else:
-        raise ValueError(f"rotation axis must be 'x', 'y' or 'z'; got {axis!r}")
-    return np.stack([np.stack(r, -1) for r in rows], -2)
-
-
+# --- Euler angles (ASF/AMC); the camera and its rotations live in edgetokens.vision.camera --------
 def euler_to_matrix(angles_deg, order: str) -> np.ndarray:
     """Rotation for Euler angles (..., len(order)) in degrees applied in ``order`` (e.g. "XYZ":
     x first), i.e. ``R = R_last @ ... @ R_first`` for column vectors (the ASF/AMC convention)."""
@@ -60,110 +56,7 @@ def euler_to_matrix(angles_deg, order: str) -> np.ndarray:
     return rot
 
 
-def quaternion_to_matrix(q) -> np.ndarray:
-    """Unit quaternion(s) (..., 4) as (w, x, y, z) -> rotation matrices (..., 3, 3)."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def matrix_to_quaternion(rot) -> np.ndarray:
-    """Rotation matrix (3, 3) -> unit quaternion (w, x, y, z) with w >= 0."""
-    m = np.asarray(rot, dtype=np.float64)
-    k = np.array([  # symmetric 4x4 whose top eigenvector is the quaternion (Bar-Itzhack)
-        [m[0, 0] - m[1, 1] - m[2, 2], m[1, 0] + m[0, 1], m[2, 0] + m[0, 2], m[2, 1] - m[1, 2]],
-        [m[1, 0] + m[0, 1], m[1, 1] - m[0, 0] - m[2, 2], m[2, 1] + m[1, 2], m[0, 2] - m[2, 0]],
-        [m[2, 0] + m[0, 2], m[2, 1] + m[1, 2], m[2, 2] - m[0, 0] - m[1, 1], m[1, 0] - m[0, 1]],
-        [m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1], m[0, 0] + m[1, 1] + m[2, 2]],
-    ]) / 3.0
-    vals, vecs = np.linalg.eigh(k)
-    x, y, z, w = vecs[:, np.argmax(vals)]
-    q = np.array([w, x, y, z])
-    return q if w >= 0 else -q
-
-
-# --- cameras -------------------------------------------------------------------------------------
-@dataclass
-class Camera:
-    """A pinhole camera. ``rotation`` is world->camera; ``position`` is the camera centre in world metres."""
-
-    rotation: np.ndarray
-    position: np.ndarray
-    focal: tuple[float, float]
-    center: tuple[float, float]
-    width: int
-    height: int
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        self.rotation = np.asarray(self.rotation, dtype=np.float64).reshape(3, 3)
-        self.position = np.asarray(self.position, dtype=np.float64).reshape(3)
-        self.focal = (float(self.focal[0]), float(self.focal[1]))
-        self.center = (float(self.center[0]), float(self.center[1]))
-        if self.width <= 0 or self.height <= 0 or min(self.focal) <= 0:
-            raise ValueError(f"camera {self.name!r}: width, height and focal lengths must be positive")
-
-    @classmethod
-    def from_quaternion(cls, orientation, translation_m, focal, center, width: int, height: int,
-                        name: str = "") -> "Camera":
-        """Human3.6M / VideoPose3D style: ``orientation`` (w, x, y, z) rotates camera-frame vectors
-        into the world, ``translation_m`` is the camera centre in world metres."""
-        return cls(quaternion_to_matrix(orientation).T, translation_m, focal, center, width, height, name)
-
-    @property
-    def orientation(self) -> np.ndarray:
-        """Camera->world rotation as a (w, x, y, z) quaternion (the VideoPose3D ``orientation``)."""
-        return matrix_to_quaternion(self.rotation.T)
-
-
-def world_to_camera(points, camera: Camera) -> np.ndarray:
-    """World points (..., 3) -> camera frame (..., 3)."""
-    return (np.asarray(points, dtype=np.float64) - camera.position) @ camera.rotation.T
-
-
-def camera_to_world(points, camera: Camera) -> np.ndarray:
-    """Camera-frame points (..., 3) -> world (..., 3)."""
-    return np.asarray(points, dtype=np.float64) @ camera.rotation + camera.position
-
-
-def project(points_cam, camera: Camera) -> np.ndarray:
-    """Camera-frame points (..., 3) -> pixels (..., 2). Points must be in front (z > 0)."""
-    p = np.asarray(points_cam, dtype=np.float64)
-    z = p[..., 2:3]
-    if np.any(z <= 0):
-        raise ValueError(
-            f"camera {camera.name!r}: {int(np.sum(z <= 0))} points are at or behind the camera "
-            "(z <= 0); move the camera further away or re-sample it"
-        )
-    return p[..., :2] / z * np.array(camera.focal) + np.array(camera.center)
-
-
-def unproject(pixels, depth, camera: Camera) -> np.ndarray:
-    """Pixels (..., 2) and camera depth z (...) -> camera-frame points (..., 3)."""
-    uv = np.asarray(pixels, dtype=np.float64)
-    z = np.asarray(depth, dtype=np.float64)[..., None]
-    xy = (uv - np.array(camera.center)) / np.array(camera.focal) * z
-    return np.concatenate([xy, z], -1)
-
-
-def look_at(position, target, up=(0.0, 0.0, 1.0), roll_deg: float = 0.0) -> np.ndarray:
-    """World->camera rotation of a camera at ``position`` looking at ``target`` (x right, y down)."""
-    forward = np.asarray(target, np.float64) - np.asarray(position, np.float64)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, np.asarray(up, np.float64))
-    if np.linalg.norm(right) < 1e-6:
-        raise ValueError("camera looks straight along the up axis; choose a target not directly above/below")
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    rot = np.stack([right, down, forward])
-    return axis_rotation("z", np.radians(roll_deg)) @ rot
-
-
+# --- virtual camera rigs -------------------------------------------------------------------------
 @dataclass
 class CameraRigConfig:
     """How virtual cameras are drawn around a subject (Human3.6M-like by default)."""

@@ -34,6 +34,9 @@ from edgetokens.pose.normalize import normalize_screen_coordinates, root_relativ
 from edgetokens.pose.skeleton import flip_pose
 from edgetokens.pose.windows import gather_clip, random_start, seq2seq_starts, stitch_clips
 from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, ViewSequence, view_motion_from_cameras
+from training.data.cmu import load_cmu_subject
+from training.data.h36m import h36m_subjects, load_h36m
+from training.data.synthetic import SyntheticConfig, generate_dataset
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +135,6 @@ class SourceConfig:
 
 
 def _cmu_motions(root, split: str, cfg: SourceConfig):
-    from training.data.cmu import load_cmu_subject
-
     root = root or os.environ.get(CMU_ROOT_ENV)
     if not root:
         raise ValueError(f"CMU data root not given: pass root=... (the folder holding 01/, 02/, 03/) "
@@ -153,8 +154,6 @@ def _cmu_motions(root, split: str, cfg: SourceConfig):
 
 
 def _synthetic_motions(seed: int, split: str, cfg: SourceConfig):
-    from training.data.synthetic import SyntheticConfig, generate_dataset
-
     syn = SyntheticConfig(n_subjects=cfg.synthetic_subjects[split],
                           sequences_per_subject=cfg.synthetic_sequences_per_subject, seconds=cfg.synthetic_seconds)
     split_id = 0 if split == "train" else 1  # train and test subjects come from different seed streams
@@ -182,7 +181,6 @@ def build_sources(name: str, root: str | os.PathLike | None = None, seed: int = 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
     if name.startswith("h36m:"):
-        from training.data.h36m import h36m_subjects, load_h36m
 
         folder = Path(name[len("h36m:"):])
         views = load_h36m(folder / "data_3d_h36m.npz", folder / f"data_2d_h36m_{cfg.h36m_keypoints}.npz",

@@ -64,9 +64,7 @@ class DepthSource(Protocol):
     """What :class:`DepthDataset` needs from a source."""
 
     name: str
-
     def __len__(self) -> int: ...
-
     def __getitem__(self, index: int) -> RGBDSample: ...
 
 
@@ -95,7 +93,7 @@ def load_rgbd_frame(rgb_path: str | os.PathLike, depth_path: str | os.PathLike,
 
 def _import_h5py():
     try:
-        import h5py
+        import h5py  # deferred: h5py, only for NYUv2's MATLAB v7.3 file
     except ImportError as err:
         raise ImportError("reading MATLAB v7.3 / HDF5 files needs h5py: pip install h5py") from err
     return h5py
@@ -113,7 +111,7 @@ def _is_hdf5(path: Path) -> bool:
 
 def _loadmat_v5(path: Path) -> dict:
     try:
-        import scipy.io
+        import scipy.io  # deferred: scipy, only for NYUv2's splits.mat
     except ImportError as err:
         raise ImportError(f"{path} is a MATLAB v5 file; reading it needs scipy: pip install scipy") from err
     try:

@@ -10,9 +10,10 @@ Conventions:
 
 - World frame ``z-up`` (as :data:`training.data.WORLD_FRAME`), metres; the room spans
   ``[0, Lx] x [0, Ly] x [0, Lz]``, the floor is ``z = 0``.
-- Camera: pinhole, OpenCV axes (x right, y down, z forward). Pixel ``(u, v)`` (column, row) has its
-  centre at integer coordinates, so ``u = fx * x / z + cx``. ``camera_to_world`` maps camera to world
-  coordinates. The camera stands inside the room, 0.9-1.8 m high, looking roughly horizontally
+- Camera: the pinhole :class:`edgetokens.vision.camera.Camera` (OpenCV axes: x right, y down, z
+  forward; world->camera rotation), the same one the pose data uses. Pixel ``(u, v)`` (column, row)
+  has its centre at integer coordinates, so ``u = fx * x / z + cx``. ``camera_to_world`` maps camera
+  to world coordinates. The camera stands inside the room, 0.9-1.8 m high, looking roughly horizontally
   (pitch -25..5 degrees, small roll), horizontal field of view 50-75 degrees (NYUv2's Kinect: ~62).
 - ``image``: (H, W, 3) uint8, **RGB** (not OpenCV's BGR).
 - ``depth_complete``: (H, W) float32 z-depth (along the optical axis) in metres, every pixel, not
@@ -45,6 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edgetokens.vision.camera import Camera, look_at, pixel_rays, project, world_to_camera
 from edgetokens.vision.depth import MAX_DEPTH  # sensor range cap (NYUv2 / AiT evaluation cap)
 from edgetokens.vision.image import normalize_image as normalize_rgb
 
@@ -347,23 +349,7 @@ def _material(rng: np.random.Generator, role: str) -> _Material:
 
 
 # --- scene sampling --------------------------------------------------------------------------------
-@dataclass
-class _Camera:
-    position: np.ndarray  # (3,) world
-    rotation: np.ndarray  # (3, 3) camera -> world, columns = camera x (right), y (down), z (forward)
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-
-    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cam = (points - self.position) @ self.rotation
-        z = cam[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.fx * cam[:, 0] / z + self.cx, self.fy * cam[:, 1] / z + self.cy, z
-
-
-def _sample_camera(rng: np.random.Generator, cfg: SceneConfig, room: np.ndarray, height: int, width: int) -> _Camera:
+def _sample_camera(rng: np.random.Generator, cfg: SceneConfig, room: np.ndarray, height: int, width: int) -> Camera:
     margin = 0.3
     for _ in range(100):  # look at a point of the room at least 1.5 m away: views into the room, not at a wall
         pos = np.array([rng.uniform(margin, room[0] - margin), rng.uniform(margin, room[1] - margin)])
@@ -371,18 +357,16 @@ def _sample_camera(rng: np.random.Generator, cfg: SceneConfig, room: np.ndarray,
         if np.linalg.norm(target - pos) > 1.5:
             break
     yaw = math.atan2(*(target - pos)[::-1])
-    pitch, roll = math.radians(rng.uniform(*cfg.pitch_deg)), math.radians(rng.uniform(-cfg.roll_deg, cfg.roll_deg))
+    pitch, roll_deg = math.radians(rng.uniform(*cfg.pitch_deg)), rng.uniform(-cfg.roll_deg, cfg.roll_deg)
     forward = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)])
-    right = np.array([math.sin(yaw), -math.cos(yaw), 0.0])
-    down = np.cross(forward, right)
-    right, down = math.cos(roll) * right + math.sin(roll) * down, -math.sin(roll) * right + math.cos(roll) * down
     fx = width / 2 / math.tan(math.radians(rng.uniform(*cfg.fov_deg)) / 2)
     fy = fx * rng.uniform(0.98, 1.02)
     cx = (width - 1) / 2 + rng.uniform(-0.02, 0.02) * width
     cy = (height - 1) / 2 + rng.uniform(-0.02, 0.02) * height
     position = np.array([pos[0], pos[1], min(rng.uniform(*cfg.camera_height), room[2] - 0.3)])
-    rotation = np.stack([right, down, forward], axis=1)
-    return _Camera(_float32_exact(position), _float32_exact(rotation), *map(float, _float32_exact([fx, fy, cx, cy])))
+    rotation = look_at(position, position + forward, roll_deg=-roll_deg)  # (the sign keeps old scenes' seeds)
+    fx, fy, cx, cy = map(float, _float32_exact([fx, fy, cx, cy]))
+    return Camera(_float32_exact(rotation), _float32_exact(position), (fx, fy), (cx, cy), width, height)
 
 
 def _float32_exact(x) -> np.ndarray:
@@ -473,12 +457,13 @@ def _footprint_inside(xy: tuple[float, float], yaw: float, half: tuple[float, fl
     return 0.01 <= xy[0] - ex and xy[0] + ex <= room[0] - 0.01 and 0.01 <= xy[1] - ey and xy[1] + ey <= room[1] - 0.01
 
 
-def _place(rng: np.random.Generator, piece: _Furniture, room: np.ndarray, camera: _Camera, placed: list,
+def _place(rng: np.random.Generator, piece: _Furniture, room: np.ndarray, camera: Camera, placed: list,
            half_fov: float) -> tuple[tuple[float, float], float] | None:
     """Random (x, y), yaw on the floor: inside the room, clear of other pieces and of the camera, mostly in view."""
     radius = math.hypot(*piece.half_xy)
     cam_x, cam_y = float(camera.position[0]), float(camera.position[1])
-    cam_yaw = math.atan2(camera.rotation[1, 2], camera.rotation[0, 2])
+    forward = camera.forward
+    cam_yaw = math.atan2(forward[1], forward[0])
     for _ in range(30):
         if piece.against_wall:
             wall = int(rng.integers(4))  # x=0, x=Lx, y=0, y=Ly; the piece's +y (back) faces the wall
@@ -502,7 +487,7 @@ def _place(rng: np.random.Generator, piece: _Furniture, room: np.ndarray, camera
     return None
 
 
-def _sample_objects(rng: np.random.Generator, cfg: SceneConfig, room: np.ndarray, camera: _Camera,
+def _sample_objects(rng: np.random.Generator, cfg: SceneConfig, room: np.ndarray, camera: Camera,
                     materials: list) -> tuple[list, list]:
     """Furniture and small items on top -> (primitives, class per instance)."""
     weights = (0.25, 0.2, 0.2, 0.15, 0.1, 0.1)  # CLASSES order
@@ -548,14 +533,6 @@ def _wall_decals(rng: np.random.Generator, room: np.ndarray, wall: int) -> tuple
 
 
 # --- rendering -------------------------------------------------------------------------------------
-def _rays(camera: _Camera, height: int, width: int) -> np.ndarray:
-    """World directions (3, H, W) float32, scaled so the camera-z component is 1: ray parameter t = z-depth."""
-    x = ((np.arange(width) - camera.cx) / camera.fx).astype(_F32)
-    y = ((np.arange(height) - camera.cy) / camera.fy).astype(_F32)
-    r = camera.rotation.astype(_F32)
-    return r[:, 0, None, None] * x[None, None, :] + r[:, 1, None, None] * y[None, :, None] + r[:, 2, None, None]
-
-
 def _room_hits(origin: np.ndarray, dirs: np.ndarray, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The camera is inside: each ray leaves the room through one face -> (t, face id int16)."""
     t_best = face = None
@@ -574,13 +551,15 @@ def _room_hits(origin: np.ndarray, dirs: np.ndarray, room: np.ndarray) -> tuple[
     return t_best, face
 
 
-def _screen_rect(prim, camera: _Camera, height: int, width: int) -> tuple[int, int, int, int] | None:
+def _screen_rect(prim, camera: Camera, height: int, width: int) -> tuple[int, int, int, int] | None:
     """Conservative pixel rectangle (v0, v1, u0, u1) of a convex primitive; the whole frame if it spans z <= 0."""
-    u, v, z = camera.project(prim.corners())
+    corners = world_to_camera(prim.corners(), camera)
+    z = corners[:, 2]
     if (z <= 1e-3).all():
         return None
     if (z <= 1e-3).any():
         return 0, height, 0, width
+    u, v = project(corners, camera).T
     u0, u1 = max(math.floor(u.min()), 0), min(math.ceil(u.max()) + 1, width)
     v0, v1 = max(math.floor(v.min()), 0), min(math.ceil(v.max()) + 1, height)
     return (v0, v1, u0, u1) if u0 < u1 and v0 < v1 else None
@@ -692,7 +671,7 @@ def _check_seed(seed: int) -> int:
     return int(seed)
 
 
-def _cast(camera: _Camera, dirs: np.ndarray, room: np.ndarray, objects: list) -> tuple[np.ndarray, np.ndarray]:
+def _cast(camera: Camera, dirs: np.ndarray, room: np.ndarray, objects: list) -> tuple[np.ndarray, np.ndarray]:
     """Z-buffer: nearest hit per pixel -> (z-depth float32 (H, W), primitive id int16 (H, W))."""
     height, width = dirs.shape[1:]
     origin = camera.position.astype(_F32)
@@ -733,7 +712,7 @@ class _Surfaces:
         return out.reshape(*values.shape[:-1], *shape)
 
 
-def _surfaces(camera: _Camera, dirs: np.ndarray, depth: np.ndarray, prim: np.ndarray, objects: list,
+def _surfaces(camera: Camera, dirs: np.ndarray, depth: np.ndarray, prim: np.ndarray, objects: list,
               materials: list) -> _Surfaces:
     """Normals, texture and material of every pixel, one primitive at a time."""
     flat_prim = prim.ravel()
@@ -784,7 +763,7 @@ def render_scene(seed: int, size: int | Sequence[int] = 256, config: SceneConfig
     materials += [_Material(**{**wall.__dict__, "decals": _wall_decals(rng, room, w)}) for w in range(4)]
     objects, classes = _sample_objects(rng, cfg, room, camera, materials)
 
-    dirs = _rays(camera, height, width)
+    dirs = pixel_rays(camera)
     depth, prim = _cast(camera, dirs, room, objects)
     surf = _surfaces(camera, dirs, depth, prim, objects, materials)
     radiance, highlight = _shade(rng, surf.points, surf.normals, surf.dirs, surf.albedo, surf.specular,
@@ -799,9 +778,8 @@ def render_scene(seed: int, size: int | Sequence[int] = 256, config: SceneConfig
         holes = (depth > max_range) | (depth < cfg.min_range)
     masks, visible_classes = _instance_masks(prim, objects, classes, cfg.min_instance_pixels)
     surface = np.array(_FACE_SURFACES + (SURFACES.index("object"),) * len(objects), dtype=np.uint8)[prim]
-    intrinsics = np.array([[camera.fx, 0, camera.cx], [0, camera.fy, camera.cy], [0, 0, 1]], dtype=np.float32)
-    pose = np.eye(4)
-    pose[:3, :3], pose[:3, 3] = camera.rotation, camera.position
+    intrinsics = camera.intrinsics.astype(np.float32)
+    pose = camera.camera_to_world_matrix
     log.debug("scene %d: %d objects, %d visible, %.1f%% holes", seed, len(classes), len(masks), 100 * holes.mean())
     return Scene(image=image, depth=np.where(holes, _F32(0), depth), depth_complete=depth, masks=masks,
                  classes=visible_classes, intrinsics=intrinsics, camera_to_world=pose, surface=surface,

@@ -1,14 +1,21 @@
 """Architecture settings of the AiT depth family (specs/AIT.md): the VQ-VAE tokenizer and the whole model.
 
-`AiTDepthConfig` is flat (the tokenizer's fields carry a `vq_` prefix) so that `create_model(name, **overrides)`
-and `config.json` round trips work with plain field names; `AiTDepthConfig.vqvae` builds the nested view.
+One name per setting in both stages: the tokenizer's fields carry a `vq_` prefix in `VQVAEConfig`
+(stage 1, `ait-depth-vqvae`) and in `AiTDepthConfig` (stage 2, `ait-depth*`), so `--set vq_hidden_dim=16`
+means the same in `python -m training.train` for either, and a stage-2 model fits a tokenizer trained
+with the same `--set` values. `AiTDepthConfig` is flat (`create_model(name, **overrides)` and
+`config.json` round trips use plain field names); `AiTDepthConfig.vqvae` is its tokenizer's config.
+Checkpoints written with the unprefixed stage-1 names still load (`VQVAE.upgrade_saved_config`).
 The dataclass defaults are the edge sizes; the paper's sizes are in the field comments.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 BACKBONE_STRIDE = 32  # five stride-2 stages
+# VQVAEConfig's fields as stage-1 checkpoints recorded them before they took the `vq_` prefix
+UNPREFIXED_TOKENIZER_FIELDS = ("downsample", "hidden_dim", "num_codes", "code_dim", "num_res_blocks", "decay", "eps",
+                               "commitment")
 
 
 def _is_power_of_two(value: int) -> bool:
@@ -27,18 +34,18 @@ class VQVAEConfig:
     """The "shallow" VQ-VAE of AIT.md §2.1 on one-channel depth in metres (paper: 480 px, code_dim 512)."""
 
     image_size: int = 256
-    downsample: int = 32  # tokens per side = image_size / downsample
-    hidden_dim: int = 8  # width of the first conv; doubles per stride-2 layer (paper: 16)
-    num_codes: int = 128
-    code_dim: int = 128  # paper: 512
-    num_res_blocks: int = 2
-    decay: float = 0.99
-    eps: float = 1e-5
-    commitment: float = 0.25
+    vq_downsample: int = 32  # tokens per side = image_size / vq_downsample
+    vq_hidden_dim: int = 8  # width of the first conv; doubles per stride-2 layer (paper: 16)
+    vq_num_codes: int = 128  # codebook size
+    vq_code_dim: int = 128  # width of a code vector (paper: 512)
+    vq_num_res_blocks: int = 2  # residual blocks in the encoder and in the decoder
+    vq_decay: float = 0.99  # EMA decay of the codebook updates
+    vq_eps: float = 1e-5  # Laplace smoothing of the EMA code counts
+    vq_commitment: float = 0.25  # weight of the commitment loss
 
     @property
     def token_grid(self) -> int:
-        return self.image_size // self.downsample
+        return self.image_size // self.vq_downsample
 
     @property
     def num_tokens(self) -> int:
@@ -46,27 +53,36 @@ class VQVAEConfig:
 
     @property
     def bottleneck_dim(self) -> int:
-        """Channels next to the codes: hidden_dim * downsample / 2 (256 in the paper)."""
-        return self.hidden_dim * self.downsample // 2
+        """Channels next to the codes: vq_hidden_dim * vq_downsample / 2 (256 in the paper)."""
+        return self.vq_hidden_dim * self.vq_downsample // 2
 
     def validate(self) -> None:
-        _check_positive(self, ("image_size", "downsample", "hidden_dim", "num_codes", "code_dim"))
-        if not _is_power_of_two(self.downsample) or self.downsample < 2:
-            raise ValueError(f"downsample must be a power of two >= 2 (e.g. 16 or 32), got {self.downsample}")
-        if self.image_size % self.downsample:
+        _check_positive(self, ("image_size", "vq_downsample", "vq_hidden_dim", "vq_num_codes", "vq_code_dim"))
+        if not _is_power_of_two(self.vq_downsample) or self.vq_downsample < 2:
+            raise ValueError(f"vq_downsample must be a power of two >= 2 (e.g. 16 or 32), got {self.vq_downsample}")
+        if self.image_size % self.vq_downsample:
             raise ValueError(
-                f"image_size ({self.image_size}) must be a multiple of downsample ({self.downsample})"
+                f"image_size ({self.image_size}) must be a multiple of vq_downsample ({self.vq_downsample})"
             )
-        if self.num_codes < 2:
-            raise ValueError(f"num_codes must be >= 2, got {self.num_codes}")
-        if int(self.num_res_blocks) != self.num_res_blocks or self.num_res_blocks < 0:
-            raise ValueError(f"num_res_blocks must be an integer >= 0, got {self.num_res_blocks}")
-        if not 0.0 < self.decay < 1.0:
-            raise ValueError(f"decay must lie in (0, 1), got {self.decay}")
-        if not self.eps > 0.0:
-            raise ValueError(f"eps must be > 0, got {self.eps}")
-        if not self.commitment >= 0.0:
-            raise ValueError(f"commitment must be >= 0, got {self.commitment}")
+        if self.vq_num_codes < 2:
+            raise ValueError(f"vq_num_codes must be >= 2, got {self.vq_num_codes}")
+        if int(self.vq_num_res_blocks) != self.vq_num_res_blocks or self.vq_num_res_blocks < 0:
+            raise ValueError(f"vq_num_res_blocks must be an integer >= 0, got {self.vq_num_res_blocks}")
+        if not 0.0 < self.vq_decay < 1.0:
+            raise ValueError(f"vq_decay must lie in (0, 1), got {self.vq_decay}")
+        if not self.vq_eps > 0.0:
+            raise ValueError(f"vq_eps must be > 0, got {self.vq_eps}")
+        if not self.vq_commitment >= 0.0:
+            raise ValueError(f"vq_commitment must be >= 0, got {self.vq_commitment}")
+
+    @staticmethod
+    def upgrade_saved_config(config: dict) -> dict:
+        """A recorded config in today's fields: before one name per setting, stage-1 checkpoints
+        recorded the tokenizer settings without the `vq_` prefix (`hidden_dim`, `num_codes`, ...)."""
+        for name in UNPREFIXED_TOKENIZER_FIELDS:
+            if name in config:
+                config.setdefault(f"vq_{name}", config.pop(name))
+        return config
 
 
 @dataclass
@@ -85,10 +101,11 @@ class AiTDepthConfig:
     drop_path: float = 0.1
     tau: float = 0.8  # soft decode: softmax(logits * tau)
     parallel: bool = True  # AiT-P: one decoder pass over learned mask embeddings
+    # the tokenizer (stage 1): `VQVAEConfig`'s fields under the same names, defaults and meaning
     vq_downsample: int = 32
-    vq_hidden_dim: int = 8
+    vq_hidden_dim: int = 8  # paper: 16
     vq_num_codes: int = 128
-    vq_code_dim: int = 128
+    vq_code_dim: int = 128  # paper: 512
     vq_num_res_blocks: int = 2
     vq_decay: float = 0.99
     vq_eps: float = 1e-5
@@ -101,11 +118,8 @@ class AiTDepthConfig:
 
     @property
     def vqvae(self) -> VQVAEConfig:
-        return VQVAEConfig(
-            image_size=self.image_size, downsample=self.vq_downsample, hidden_dim=self.vq_hidden_dim,
-            num_codes=self.vq_num_codes, code_dim=self.vq_code_dim, num_res_blocks=self.vq_num_res_blocks,
-            decay=self.vq_decay, eps=self.vq_eps, commitment=self.vq_commitment,
-        )
+        """The tokenizer's config: this config's `image_size` and `vq_*` fields."""
+        return VQVAEConfig(**{f.name: getattr(self, f.name) for f in fields(VQVAEConfig)})
 
     @property
     def feature_grid(self) -> int:

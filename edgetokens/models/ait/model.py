@@ -6,10 +6,13 @@ shapes and no data-dependent control flow. Training uses `tokenize` (targets), `
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from ...vision.depth import MIN_DEPTH  # predictions are clipped here at the end, as the official code
+from ...vision.image import IMAGENET_MEAN, IMAGENET_STD
+from ..signature import Signature, TensorSpec, example_batch
 from .backbone import ConvBackbone
 from .config import AiTDepthConfig
 from .solver import TaskSolver
@@ -20,7 +23,10 @@ class AiTDepth(nn.Module):
     """RGB (B, 3, S, S), normalised by the caller -> metric depth (B, 1, S, S), S = config.image_size."""
 
     arch: str = "ait-depth"
-    task: str = "depth"  # bundles, exports and the Predictor dispatch on it (pose lifters: "pose3d")
+    task: str = "depth"  # its entry in `edgetokens.tasks.TASKS`
+    float_parts: dict[str, tuple[str, ...]] = {}  # quantization: nothing named stays float (`compression.scopes`)
+    attention_modules: tuple[str, ...] = ()
+    default_keep_float: tuple[str, ...] = ()
 
     def __init__(self, config: AiTDepthConfig):
         super().__init__()
@@ -31,6 +37,11 @@ class AiTDepth(nn.Module):
         self.vqvae = VQVAE(config.vqvae)
         self.tokenizer_frozen = False
         self.freeze_tokenizer()
+
+    @staticmethod
+    def upgrade_saved_config(config: dict) -> dict:
+        """A checkpoint's recorded config in today's fields (unchanged so far)."""
+        return config
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -82,3 +93,27 @@ class AiTDepth(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Inference: image -> depth (B, 1, S, S) in metres, soft decoding, clipped at 1 mm."""
         return self.decode(self.logits(image), soft=True).clamp_min(MIN_DEPTH)
+
+    def graph_options(self) -> list[dict]:
+        """The export options this model supports (none)."""
+        return [{}]
+
+    def signature(self, batch: int = 1) -> Signature:
+        """Graph contract: `image` (B, 3, S, S) normalised RGB -> `depth` (B, 1, S, S) metres."""
+
+        size = self.config.image_size
+        example = np.random.default_rng(0).standard_normal((example_batch(batch), *self.input_shape))
+        preprocessing = {
+            "input": f"RGB resized to {size}x{size} (bilinear, aspect not kept), (rgb / 255 - mean) / std",
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "image_size": size,
+            "output": "metric depth in metres at the model size; resized back to the input image (bilinear)",
+        }
+        return Signature(self.task, [TensorSpec("image", [batch, *self.input_shape])],
+                         [TensorSpec("depth", [batch, 1, size, size])], preprocessing,
+                         {"image": example.astype(np.float32)})
+
+    def graph_forward(self, image: torch.Tensor) -> tuple[torch.Tensor]:
+        """The exported computation, outputs in `signature()` order."""
+        return (self(image),)

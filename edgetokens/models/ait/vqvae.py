@@ -118,26 +118,26 @@ class ResBlock(nn.Module):
 
 
 def _num_stride_layers(config: VQVAEConfig) -> int:
-    return int(math.log2(config.downsample))
+    return int(math.log2(config.vq_downsample))
 
 
 def build_encoder(config: VQVAEConfig) -> nn.Sequential:
     """Conv k4 s2 (1 -> h), then log2(ds) - 1 more, each doubling the width; res blocks; 1x1 to code_dim."""
-    width = config.hidden_dim
+    width = config.vq_hidden_dim
     layers: list[nn.Module] = [nn.Conv2d(1, width, 4, stride=2, padding=1), nn.ReLU()]
     for _ in range(_num_stride_layers(config) - 1):
         layers += [nn.Conv2d(width, width * 2, 4, stride=2, padding=1), nn.ReLU()]
         width *= 2
-    layers += [ResBlock(width) for _ in range(config.num_res_blocks)]
-    layers.append(nn.Conv2d(width, config.code_dim, 1))
+    layers += [ResBlock(width) for _ in range(config.vq_num_res_blocks)]
+    layers.append(nn.Conv2d(width, config.vq_code_dim, 1))
     return nn.Sequential(*layers)
 
 
 def build_decoder(config: VQVAEConfig) -> nn.Sequential:
     """Mirror of the encoder: 1x1 to h*ds/2, res blocks, ConvTranspose k4 s2 (same width), then halving ones."""
     width = config.bottleneck_dim
-    layers: list[nn.Module] = [nn.Conv2d(config.code_dim, width, 1), nn.ReLU()]
-    layers += [ResBlock(width) for _ in range(config.num_res_blocks)]
+    layers: list[nn.Module] = [nn.Conv2d(config.vq_code_dim, width, 1), nn.ReLU()]
+    layers += [ResBlock(width) for _ in range(config.vq_num_res_blocks)]
     layers += [nn.ConvTranspose2d(width, width, 4, stride=2, padding=1), nn.ReLU()]
     for _ in range(_num_stride_layers(config) - 1):
         layers += [nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1), nn.ReLU()]
@@ -150,22 +150,31 @@ class VQVAE(nn.Module):
     """Depth (B, 1, H, W) in metres <-> code ids (B, H/ds, W/ds). Fully convolutional: any H, W divisible by ds."""
 
     arch: str = "ait-depth-vqvae"
+    task: str = "depth-tokenizer"  # its entry in `edgetokens.tasks.TASKS` (trained, not deployed)
+    float_parts: dict[str, tuple[str, ...]] = {}  # quantization: see `compression.scopes`
+    attention_modules: tuple[str, ...] = ()
+    default_keep_float: tuple[str, ...] = ()
 
     def __init__(self, config: VQVAEConfig):
         super().__init__()
         config.validate()
         self.config = config
         self.encoder = build_encoder(config)
-        self.quantizer = VectorQuantizerEMA(config.num_codes, config.code_dim, config.decay, config.eps,
-                                            config.commitment)
+        self.quantizer = VectorQuantizerEMA(config.vq_num_codes, config.vq_code_dim, config.vq_decay, config.vq_eps,
+                                            config.vq_commitment)
         self.decoder = build_decoder(config)
+
+    @staticmethod
+    def upgrade_saved_config(config: dict) -> dict:
+        """A checkpoint's recorded config in today's fields (the `vq_` names, `VQVAEConfig.upgrade_saved_config`)."""
+        return VQVAEConfig.upgrade_saved_config(config)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (1, self.config.image_size, self.config.image_size)
 
     def check_depth(self, depth: torch.Tensor) -> None:
-        ds = self.config.downsample
+        ds = self.config.vq_downsample
         if depth.ndim != 4 or depth.shape[1] != 1 or depth.shape[2] % ds or depth.shape[3] % ds:
             raise ValueError(
                 f"{self.arch} expects depth of shape (batch, 1, H, W) with H and W multiples of {ds}, "

@@ -13,6 +13,7 @@ from typing import Mapping
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from .mixste import MixSTE
@@ -75,7 +76,6 @@ def read_state_dict(source: str | Path | Mapping) -> dict[str, torch.Tensor]:
             raise FileNotFoundError(f"checkpoint not found: {path}")
         try:
             if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
 
                 state = load_file(str(path))
             elif path.suffix == ".npz":
