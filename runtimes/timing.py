@@ -16,9 +16,7 @@ def time_side_by_side(
     Round-robin blocks mean a slow patch of the machine hits every candidate alike, so ratios
     between candidates stay meaningful even when absolute numbers drift. Each block starts with one
     untimed call after a short pause: OpenMP (torch) and ONNX Runtime workers spin for a while after a
-    call; alternating single calls measured eager torch 2.6x and OpenVINO 1.5x slower than each
-    alone on our 2-CPU machine (hot-mixste: 48.3 vs 18.6 ms, 12.7 vs 8.5 ms); these blocks measured
-    19.1 and 8.7 ms.
+    call, so alternating single calls slow each candidate down (measured in docs/benchmarks.md).
     """
     for fn in candidates.values():
         for _ in range(warmup):
