@@ -19,7 +19,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/edgetokens info hot-mixste-243 mixste-243 hot-mixste mixste
-	$(VENV)/bin/edgetokens demo
+	$(VENV)/bin/edgetokens demo --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest -q

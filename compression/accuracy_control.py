@@ -1,26 +1,33 @@
 """Validation for NNCF's accuracy-controlled PTQ (`python -m compression.ptq --max-drop`), per task.
 
 `nncf.quantize_with_accuracy_control` reverts layers to float until `validation_fn` (higher is
-better) drops by at most `max_drop`; a task opts in with `Task.accuracy_control`.
+better) drops by at most `max_drop`; a task opts in with `Task.accuracy_control`. It is given the
+task's validation data (`TaskData.validation`, from the training split), never the test split
+whose numbers the bundle then reports, and each evaluation logs a progress line.
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 from torch import nn
 
 from training.data.clips import ClipConfig, PoseClipDataset
 
+log = logging.getLogger("compression.ptq")
 
-def pose_validation(test_views, model: nn.Module, seed: int):
-    """(items, validation_fn) for the lifters: minus the MPJPE in mm over the test split's official
-    windows (per clip too, which NNCF uses to rank layers)."""
+
+def pose_validation(views, model: nn.Module, seed: int):
+    """(items, validation_fn) for the lifters: minus the MPJPE in mm over the official windows of
+    `views` (per clip too, which NNCF uses to rank layers)."""
 
     c = model.config
-    data = PoseClipDataset(test_views, ClipConfig(frames=c.frames, train=False, flip=False,
+    data = PoseClipDataset(views, ClipConfig(frames=c.frames, train=False, flip=False,
                                                   with_scores=c.in_channels == 3, seed=seed))
     items = [(item["input"].numpy()[None], item["target"].numpy()) for item in (data[i] for i in range(len(data)))]
     signature = model.signature(1)
     names = (signature.input_names[0], signature.output_names[0])
+    calls = [0]
 
     def negative_mpjpe(graph, validation_items) -> tuple[float, list[float]]:
         run = graph_runner(graph, *names)
@@ -29,6 +36,9 @@ def pose_validation(test_views, model: nn.Module, seed: int):
             pred = run(x)[0]
             pred = pred - pred[:, :1]
             errors.append(-1000.0 * float(np.linalg.norm(pred - target, axis=-1).mean()))
+        calls[0] += 1
+        log.info("accuracy control: evaluation %d on %d validation clips, MPJPE %.2f mm", calls[0], len(errors),
+                 -float(np.mean(errors)))
         return float(np.mean(errors)), errors
 
     return items, negative_mpjpe

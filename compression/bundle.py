@@ -4,12 +4,16 @@
     edgetokens export hot-mixste --out bundles/hot-mixste        # the same implementation
 
 Writes are atomic (`edgetokens.atomic`): everything is built in a temporary directory beside the
-target and swapped into place at the end; an existing output is refused unless `overwrite=True`.
+target and swapped into place at the end (a failure leaves nothing behind); an existing output is
+refused unless `overwrite=True`, and even then only a bundle (a directory with our manifest.json)
+or an empty directory is replaced, never a folder of something else.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import shutil
 import sys
 import warnings
@@ -21,10 +25,10 @@ from torch import nn
 
 from edgetokens.atomic import atomic_directory
 from edgetokens.checkpoint import CONFIG, read_checkpoint_info
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import positive_int, run_cli
 from edgetokens.models import create_model, model_for
 from edgetokens.versions import package_versions
-from runtimes.manifest import EXAMPLES, MANIFEST, Manifest, read_manifest, sha256_file
+from runtimes.manifest import EXAMPLES, MANIFEST, BundleError, Manifest, read_manifest, sha256_file, verify_files
 
 from .accuracy import score_artifacts
 from .export import export_int8, export_onnx, export_openvino
@@ -38,8 +42,39 @@ def tool_versions() -> dict[str, str]:
     return package_versions(TOOLS)
 
 
+def check_replaceable(out: str | Path) -> None:
+    """What `overwrite=True` may replace: nothing there, an empty directory, or a bundle (a directory
+    with our manifest.json). Anything else is a FileExistsError and stays as it is."""
+    out = Path(out)
+    if not os.path.lexists(out):
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a directory; --overwrite replaces only a bundle or an "
+                              "empty directory: choose another --out or remove it yourself")
+    if not any(out.iterdir()) or is_bundle_directory(out):
+        return
+    raise FileExistsError(f"{out} is not an edgetokens bundle (no {MANIFEST}) and not empty; --overwrite "
+                          "replaces only a bundle or an empty directory, so nothing was deleted: choose "
+                          "another --out or remove it yourself")
+
+
+def is_bundle_directory(path: Path) -> bool:
+    """A directory holding our manifest.json (a JSON object with a format version and a file list)."""
+    manifest = path / MANIFEST
+    if manifest.is_symlink() or not manifest.is_file():
+        return False
+    try:
+        raw = json.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(raw, dict) and "format_version" in raw and "files" in raw and "artifacts" in raw
+
+
 def write_manifest(directory: Path, manifest: Manifest) -> None:
-    """Hash every file of the bundle being built and write its manifest."""
+    """Hash every file of the bundle being built and write its manifest (a link inside is refused)."""
+    links = [p for p in directory.rglob("*") if p.is_symlink()]
+    if links:
+        raise BundleError(f"{links[0]} is a symbolic link; a bundle holds plain files only")
     manifest.files = {str(p.relative_to(directory)): sha256_file(p) for p in sorted(directory.rglob("*"))
                       if p.is_file() and p.name != MANIFEST}
     (directory / MANIFEST).write_text(manifest.to_json())
@@ -60,6 +95,8 @@ def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] 
         raise ValueError(f"build_bundle makes fp32/fp16 artifacts; int8 comes from compression.ptq/qat "
                          f"(got {sorted(unknown)})")
     exist = "replace" if overwrite else "keep" if keep_existing else "error"
+    if overwrite:
+        check_replaceable(out)
     with atomic_directory(out, exist) as tmp:
         model = model.eval().cpu()
         onnx_path = export_onnx(model, tmp / "model.onnx", batch=batch, dynamic_batch=dynamic_batch)
@@ -83,6 +120,8 @@ def build_bundle(model: nn.Module, out: str | Path, precisions: tuple[str, ...] 
                             accuracy=accuracy, preprocessing=signature.preprocessing, tools=tool_versions(),
                             source=source or {}, examples=EXAMPLES)
         write_manifest(tmp, manifest)
+        if overwrite:
+            check_replaceable(out)  # again: what is there now is what gets replaced
     log.info("bundle written to %s", out)
     return Path(out)
 
@@ -92,11 +131,17 @@ def extend_bundle(bundle: str | Path, out: str | Path, add_artifacts, overwrite:
     """Copy a bundle, let `add_artifacts(tmp_dir, manifest) -> {precision: {format: path}}` write new
     artifacts into the copy, re-score every artifact and write the manifest atomically."""
 
-    manifest = read_manifest(bundle)
+    manifest = read_manifest(bundle)  # paths inside the bundle, no links, every file hashed
+    if overwrite:
+        check_replaceable(out)
     with atomic_directory(out, "replace" if overwrite else "error") as tmp:
         for rel in manifest.files:  # only what the verified manifest lists, as plain files
+            source = Path(bundle) / rel
+            if source.is_symlink():  # checked by read_manifest; refused again in case it changed since
+                raise BundleError(f"{source} is a symbolic link; a bundle holds plain files only")
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(Path(bundle) / rel, tmp / rel)
+            shutil.copyfile(source, tmp / rel, follow_symlinks=False)
+        verify_files(tmp, manifest)  # the copies are what was verified
         for precision, formats in add_artifacts(tmp, manifest).items():
             manifest.artifacts.setdefault(precision, {}).update(formats)
         if accuracy_views is not None:
@@ -106,6 +151,8 @@ def extend_bundle(bundle: str | Path, out: str | Path, add_artifacts, overwrite:
         manifest.source = {**manifest.source, **(source_update or {})}
         manifest.tools = tool_versions()
         write_manifest(tmp, manifest)
+        if overwrite:
+            check_replaceable(out)
     log.info("bundle written to %s", out)
     return Path(out)
 
@@ -116,6 +163,8 @@ def export_model(model: str | Path, out: str | Path, weights: str | Path | None 
     """A model name (shipped weights, or `weights`) or a checkpoint directory -> a bundle at `out`.
     What `edgetokens export` and `python -m compression.bundle` run."""
 
+    if overwrite:
+        check_replaceable(out)  # before loading and exporting anything
     path = Path(model)
     if path.is_dir() and (path / CONFIG).is_file():
         if weights is not None:
@@ -137,9 +186,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="bundle directory to create")
     parser.add_argument("--weights", help="checkpoint for a model name (default: the shipped weights)")
     parser.add_argument("--precisions", default="fp32,fp16", help="comma list of fp32, fp16")
-    parser.add_argument("--batch", type=int, default=1, help="static batch size")
+    parser.add_argument("--batch", type=positive_int, default=1, help="static batch size")
     parser.add_argument("--dynamic-batch", action="store_true", help="dynamic batch axis (not for NPUs)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing bundle (only a bundle or an empty directory is replaced)")
 
 
 def export_from_args(args: argparse.Namespace) -> Path:

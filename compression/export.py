@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgetokens.clitools import check_int
 from edgetokens.models.hot.layers import separate_qkv
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def export_onnx(
     """
     if opset < 17:
         raise ValueError(f"opset must be >= 17 (LayerNormalization), got {opset}")
+    check_int("batch", batch)  # batch 0 kills the process (SIGFPE) inside the ONNX exporter
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = separate_qkv(model) if separate_projections else model
@@ -99,6 +101,7 @@ def export_int8(quantized: nn.Module, directory: str | Path, batch: int = 1) -> 
     import nncf  # deferred: NNCF, only for quantized models
     import openvino as ov  # deferred: OpenVINO's converter, only when IR is written
 
+    check_int("batch", batch)
     directory = Path(directory)
     wrapper = GraphModule(quantized.eval().cpu()).eval()
     signature = wrapper.signature(batch)

@@ -5,8 +5,10 @@
 
 Quantizes the bundle's OpenVINO IR and ONNX model (calibration clips from the training split).
 With `--max-drop MM`, `nncf.quantize_with_accuracy_control` reverts the most sensitive layers to
-float until the test MPJPE is at most MM millimetres worse than FP32 (OpenVINO and ONNX backends
-only: NNCF does not offer it for torch models).
+float (at most `--max-iterations` of them, one validation pass each, with a progress line) until the
+MPJPE on validation sequences of the training split is at most MM millimetres worse than FP32; the
+test split is only scored afterwards, into the manifest (OpenVINO and ONNX backends only: NNCF does
+not offer accuracy control for torch models).
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ import sys
 from pathlib import Path
 
 import nncf
+from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
 from compression.bundle import extend_bundle
 from compression.calibration import check_calibration_count
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import check_output, non_negative_float, non_negative_int, positive_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.tasks import get_task
 from runtimes.manifest import read_manifest
@@ -33,30 +36,37 @@ from .scopes import (
 )
 
 log = logging.getLogger("compression.ptq")
+DEFAULT_MAX_ITERATIONS = 10  # accuracy control: layers reverted to float at most
+RANKING_SUBSET = 100  # accuracy control: validation clips NNCF ranks the layers on
 
 
 def quantize_graph(graph, clips, scope: nncf.IgnoredScope, input_name: str, validation=None,
-                   max_drop: float | None = None):
+                   max_drop: float | None = None, max_iterations: int = DEFAULT_MAX_ITERATIONS):
     """NNCF PTQ (or accuracy-controlled PTQ) of an OpenVINO or ONNX model object; `validation` is
-    (items, validation_fn) from the task's `accuracy_control`."""
+    (items, validation_fn) from the task's `accuracy_control`. Accuracy control reverts at most
+    `max_iterations` layers to float (NNCF's default is every quantized layer, which ran for hours)."""
     calibration = nncf.Dataset([{input_name: c} for c in clips])
     common = dict(model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips), ignored_scope=scope)
     if max_drop is None:
         return nncf.quantize(graph, calibration, **common)
     items, validation_fn = validation
+    restorer = AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations,
+                                                  ranking_subset_size=min(len(items), RANKING_SUBSET))
     return nncf.quantize_with_accuracy_control(
         graph, calibration, nncf.Dataset(items), validation_fn=validation_fn, max_drop=max_drop,
+        advanced_accuracy_restorer_parameters=restorer,
         drop_type=nncf.DropType.ABSOLUTE, **common)
 
 
-def quantize_bundle_artifacts(tmp: Path, manifest, clips, scope, formats, validation, max_drop):
+def quantize_bundle_artifacts(tmp: Path, manifest, clips, scope, formats, validation, max_drop,
+                              max_iterations: int = DEFAULT_MAX_ITERATIONS):
     artifacts = {}
     input_name = manifest.inputs[0].name
     if "openvino" in formats:
         import openvino as ov  # deferred: OpenVINO, only for IR artifacts
 
         ov_model = ov.Core().read_model(str(tmp / manifest.artifact("fp32", "openvino")))
-        quantized = quantize_graph(ov_model, clips, scope, input_name, validation, max_drop)
+        quantized = quantize_graph(ov_model, clips, scope, input_name, validation, max_drop, max_iterations)
         xml = tmp / "openvino" / "model.int8.xml"
         ov.save_model(quantized, str(xml), compress_to_fp16=False)
         artifacts["openvino"] = "openvino/model.int8.xml"
@@ -64,7 +74,7 @@ def quantize_bundle_artifacts(tmp: Path, manifest, clips, scope, formats, valida
         import onnx  # deferred: onnx, only for ONNX artifacts
 
         onnx_model = onnx.load(str(tmp / manifest.artifact("fp32", "onnx")))
-        quantized = quantize_graph(onnx_model, clips, scope, input_name, validation, max_drop)
+        quantized = quantize_graph(onnx_model, clips, scope, input_name, validation, max_drop, max_iterations)
         onnx.save(quantized, str(tmp / "model.int8.onnx"))
         artifacts["onnx"] = "model.int8.onnx"
     return {"int8": artifacts}
@@ -78,18 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "depth: scenes (the default for depth bundles) | nyu:PATH | list:TRAIN.txt,TEST.txt")
     p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
     p.add_argument("--formats", default="openvino,onnx", help="which FP32 artifacts to quantize")
-    p.add_argument("--calibration-clips", type=int, default=300, help="clips (pose) or images (depth)")
+    p.add_argument("--calibration-clips", type=positive_int, default=300, help="clips (pose) or images (depth)")
     p.add_argument("--keep-float", default=None,
                    help=f"parts kept in float: comma list of the model family's parts (pose lifters: "
                         f"{', '.join(KEEP_FLOAT_PARTS)}; default {','.join(DEFAULT_KEEP_FLOAT)}) or 'none'; "
                         "default: the family's own")
-    p.add_argument("--max-drop", type=float, default=None,
+    p.add_argument("--max-drop", type=non_negative_float, default=None,
                    help="accuracy control: the largest increase of the task's metric allowed (pose: MPJPE mm)")
-    p.add_argument("--eval-sequences", type=int, default=None,
+    p.add_argument("--max-iterations", type=positive_int, default=DEFAULT_MAX_ITERATIONS,
+                   help="accuracy control: the most layers reverted to float (each costs one validation pass)")
+    p.add_argument("--eval-sequences", type=positive_int, default=None,
                    help="score only the first N test sequences (pose) or N test images (depth; default 100)")
-    p.add_argument("--seed", type=int, default=1126)
+    p.add_argument("--seed", type=non_negative_int, default=1126)
     p.add_argument("--out", required=True, help="bundle directory to write")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (never --bundle itself)")
     return p
 
 
@@ -109,14 +121,21 @@ def run(args: argparse.Namespace) -> Path:
     data = task.load("data")(DataConfig(source=args.data, root=args.data_root, seed=args.seed,
                                         test_count=args.eval_sequences), model)
     clips = data.calibration(args.calibration_clips, args.seed)
-    validation = task.load("accuracy_control")(data.test, model, args.seed) if args.max_drop is not None else None
+    validation = None
+    if args.max_drop is not None:  # scored on the task's validation data, never on the reported test split
+        if data.validation is None:
+            raise ValueError(f"--max-drop needs validation data, which {args.data!r} does not provide for "
+                             f"{task.name!r} models")
+        validation = task.load("accuracy_control")(data.validation, model, args.seed)
     scope = ignored_scope(keep_float, exported_graph=True, model=model)
     method = "nncf-ptq" + ("-accuracy-control" if args.max_drop is not None else "")
     out = extend_bundle(
         args.bundle, args.out,
-        lambda tmp, m: quantize_bundle_artifacts(tmp, m, clips, scope, formats, validation, args.max_drop),
+        lambda tmp, m: quantize_bundle_artifacts(tmp, m, clips, scope, formats, validation, args.max_drop,
+                                                 args.max_iterations),
         overwrite=args.overwrite, accuracy_views=data.test,
         source_update={"quantization": {"method": method, "max_drop": args.max_drop,
+                                        "max_iterations": args.max_iterations if args.max_drop is not None else None,
                                         "keep_float": list(keep_float), "calibration_clips": len(clips)}})
     for precision, formats_acc in read_manifest(out).accuracy.items():
         for fmt, metrics in formats_acc.items():
@@ -128,7 +147,9 @@ def run(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: run(args), "compression.ptq")
+    # the output policy before calibration: never over --bundle, an existing --out only with --overwrite
+    return run_cli(lambda: check_output(args.out, [args.bundle], args.overwrite, directory=True) and run(args),
+                   "compression.ptq")
 
 
 if __name__ == "__main__":

@@ -22,16 +22,16 @@ from pathlib import Path
 
 import nncf
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from compression.bundle import build_bundle
 from compression.calibration import check_calibration_count
 from edgetokens.atomic import atomic_directory
 from edgetokens.checkpoint import INT8_STATE, NNCF_CONFIG, WEIGHTS, read_checkpoint_info, save_checkpoint
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import check_output, non_negative_int, positive_float, positive_int, run_cli
 from edgetokens.models import create_model, get_architecture
 from edgetokens.models.hot.layers import DropPath, SeparateQKV, separate_qkv
+from edgetokens.models.hot.official import read_state_dict
 from edgetokens.tasks import TASKS, get_task
 from edgetokens.zoo import pretrained_dir
 from training.config import DataConfig, RunConfig
@@ -80,8 +80,13 @@ def load_qat_checkpoint(directory: str | Path) -> tuple[nn.Module, dict]:
     model = without_stochastic_depth(create_model(info["arch"], **config))
     if info.get("separate_qkv"):  # states saved before it have the fused qkv
         model = separate_qkv(model)
-    quantized = nncf.torch.load_from_config(model, json.loads(config_path.read_text()))
-    quantized.load_state_dict(load_file(str(directory / WEIGHTS)))
+    try:
+        quantized = nncf.torch.load_from_config(model, json.loads(config_path.read_text()))
+        quantized.load_state_dict(read_state_dict(directory / WEIGHTS))  # a damaged file says so
+    except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as err:  # NNCF refuses the state
+        raise ValueError(f"{config_path}: NNCF could not rebuild the quantized model from this QAT state "
+                         f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); it is damaged or from "
+                         f"another model: run again without --resume, or delete {directory}") from err
     return quantized, info
 
 
@@ -118,18 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--model", help="a shipped default (edgetokens/weights/NAME)")
     p.add_argument("--data", default="mix", help="cmu | synthetic | mix | h36m:PATH (calibration, fine-tuning, test)")
     p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
-    p.add_argument("--epochs", type=int, default=2, help="QAT fine-tuning epochs (0 = PTQ initialisation only)")
-    p.add_argument("--lr", type=float, default=1e-5)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--clips-per-epoch", type=int, default=None)
-    p.add_argument("--calibration-clips", type=int, default=300)
+    p.add_argument("--epochs", type=non_negative_int, default=2,
+                   help="QAT fine-tuning epochs (0 = PTQ initialisation only)")
+    p.add_argument("--lr", type=positive_float, default=1e-5)
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--clips-per-epoch", type=positive_int, default=None)
+    p.add_argument("--calibration-clips", type=positive_int, default=300)
     p.add_argument("--keep-float", default=",".join(DEFAULT_KEEP_FLOAT),
                    help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_PARTS)} (or 'none')")
-    p.add_argument("--eval-sequences", type=int, default=None, help="score only the first N test sequences")
-    p.add_argument("--seed", type=int, default=1126)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--eval-sequences", type=positive_int, default=None, help="score only the first N test sequences")
+    p.add_argument("--seed", type=non_negative_int, default=1126)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--out", required=True, help="bundle directory to write")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (never the checkpoint)")
     p.add_argument("--resume", action="store_true", help="continue from the QAT checkpoint OUT.qat/")
     p.add_argument("--publish", action="store_true",
                    help="also store the QAT state in the source checkpoint (<checkpoint>/int8/), where "
@@ -141,10 +147,11 @@ def run(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     source = Path(args.checkpoint) if args.checkpoint else pretrained_dir(args.model)
+    # the output policy before any work: never over the source checkpoint; an existing --out only with --overwrite
+    out = check_output(args.out, [source], args.overwrite, directory=True)
+    check_output(out.with_name(out.name + ".qat"), [source], overwrite=True, flag="--out (its .qat state)",
+                 directory=True)
     model, info = create_model(checkpoint=source), read_checkpoint_info(source)
     task = get_task(model.task)
     if not task.quantization_aware:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import non_negative_int, positive_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.tasks import get_task
 from edgetokens.zoo import pretrained_dir
@@ -73,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--variants", default=";".join(DEFAULT_VARIANTS),
                    help="';'-separated keep-float choices, each a comma list or 'none'")
-    p.add_argument("--calibration-clips", type=int, default=300)
-    p.add_argument("--eval-sequences", type=int, default=None)
-    p.add_argument("--seed", type=int, default=1126)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--calibration-clips", type=positive_int, default=300)
+    p.add_argument("--eval-sequences", type=positive_int, default=None)
+    p.add_argument("--seed", type=non_negative_int, default=1126)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

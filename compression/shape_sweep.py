@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import positive_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.models.complexity import count_flops
 from runtimes.openvino_session import OpenVINOSession
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m compression.shape_sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="hot-mixste", help="registered architecture")
     p.add_argument("--shapes", default="", help="';'-separated shapes, each ','-separated key=value overrides")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--repeats", type=positive_int, default=30)
     p.add_argument("--md", type=Path, default=None, help="also write the table here")
     args = p.parse_args(argv)
 

@@ -38,6 +38,14 @@ from runtimes.cpuinfo import describe_cpu
 from runtimes.devices import BACKEND_FORMAT, describe_machine
 from runtimes.timing import summarize, time_side_by_side
 
+from .clitools import (
+    check_image_extension,
+    check_outputs,
+    non_negative_int,
+    positive_int,
+    run_cli,
+    write_image,
+)
 from .models import create_model
 from .models.complexity import count_flops
 from .predictor import Predictor
@@ -81,7 +89,11 @@ def parse_weights(text: str | None) -> dict[str, str]:
         return {}
     if "=" not in text:
         return {"*": text}
-    return dict(item.split("=", 1) for item in text.split(","))
+    pairs = [item.split("=", 1) for item in text.split(",") if item]
+    bad = [p[0] for p in pairs if len(p) != 2 or not p[0] or not p[1]]
+    if bad:
+        raise ValueError(f"--weights {text!r}: expected NAME=CHECKPOINT_DIR,... (or 'random'); check {bad[0]!r}")
+    return dict(pairs)
 
 
 def model_gflops(predictor) -> float | None:
@@ -278,7 +290,7 @@ def write_plot(rows: list[Row], path: Path) -> None:
             (text_w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
             left = x + 8 if x + 8 + text_w < width - 5 else x - 8 - text_w
             cv2.putText(image, label, (left, y - 6 - 14 * (k % 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1)
-    cv2.imwrite(str(path), image)
+    write_image(path, image, "--plot")
 
 
 def cpu_description(cpuinfo: str | None = None) -> str:
@@ -291,8 +303,8 @@ def machine_summary() -> str:
     return f"{cpu_description()}, {os.cpu_count()} logical CPUs; {describe_machine()}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtimes.benchmark", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m runtimes.benchmark") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     split = lambda text: [t for t in text.split(",") if t]  # noqa: E731
     parser.add_argument("--models", type=split, default=["hot-mixste"], help="comma list of names or bundle paths")
     parser.add_argument("--devices", type=split, default=["cpu"], help="comma list, e.g. cpu,gpu,npu,openvino:CPU")
@@ -300,25 +312,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", type=split, default=None, help="comma list: one row per backend")
     parser.add_argument("--weights", default=None,
                         help="'random', or NAME=CHECKPOINT_DIR,... (default: the shipped weights)")
-    parser.add_argument("--repeats", type=int, default=20, help="timed rounds (every row once per round)")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="backend CPU threads (default: runtime's)")
-    parser.add_argument("--stream", type=int, nargs="?", const=1, default=None, metavar="STRIDE",
+    parser.add_argument("--repeats", type=positive_int, default=20, help="timed rounds (every row once per round)")
+    parser.add_argument("--warmup", type=non_negative_int, default=3, help="untimed rounds first (0 = none)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="backend CPU threads (default: runtime's)")
+    parser.add_argument("--stream", type=positive_int, nargs="?", const=1, default=None, metavar="STRIDE",
                         help="also time a PoseStream per row (stride: model runs every STRIDE frames; default 1)")
     parser.add_argument("--eval-data", default=None, help="npz of inputs_<i>/targets_<i> to score MPJPE on")
-    parser.add_argument("--eval-frames", type=int, default=None, help="score only the first N frames of it")
+    parser.add_argument("--eval-frames", type=positive_int, default=None, help="score only the first N frames of it")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--csv", type=Path)
     parser.add_argument("--md", type=Path)
-    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--plot", type=Path, help="latency vs accuracy picture (.png, .jpg, ...)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing --json/--csv/--md/--plot files")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    return run_cli(lambda: run(args), prog)
+
+
+def check_report_outputs(args) -> None:
+    """The report files: the CLI's output policy (`check_output`), before anything is timed."""
+    weights = [w for w in parse_weights(args.weights).values() if w != "random"]
+    inputs = [args.eval_data, *weights, *[m for m in args.models if Path(m).exists()]]
+    check_outputs({"--json": args.json, "--csv": args.csv, "--md": args.md, "--plot": args.plot}, inputs,
+                  args.overwrite)
+    if args.plot:
+        check_image_extension(args.plot, "--plot")
+    if args.eval_data and not Path(args.eval_data).is_file():
+        raise FileNotFoundError(f"--eval-data {args.eval_data} not found")
+
+
+def run(args) -> int:
+    check_report_outputs(args)
     rows = run_benchmark(args)
     machine = machine_summary()
     markdown = to_markdown(rows, machine)
     print(markdown)
+    for path in (args.md, args.json, args.csv, args.plot):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # report folders are created
     if args.md:
         args.md.write_text(markdown)
     if args.json:

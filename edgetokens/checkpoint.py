@@ -23,6 +23,11 @@ NNCF_CONFIG = "nncf_config.json"  # beside WEIGHTS in a QAT checkpoint (compress
 INT8_STATE = "int8"  # subdirectory of a checkpoint holding its QAT state (compression.qat --publish)
 
 
+class DamagedCheckpointError(ValueError):
+    """A weights file that cannot be read as what it claims to be (truncated, corrupt, not a checkpoint).
+    Said as such, never as "does not fit the architecture"."""
+
+
 def git_revision(cwd: str | Path | None = None) -> str:
     """The source revision (with '+dirty' when there are uncommitted changes), or 'unknown'."""
     cwd = cwd or Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ from runtimes.timing import summarize, time_side_by_side
 
 from . import benchmark
 from .cli_commands import add_commands
-from .clitools import run_cli
+from .clitools import non_negative_int, positive_int, run_cli
 from .demo import run_demo
 from .models import create_model, get_architecture, list_models
 from .models.complexity import count_flops, count_parameters
@@ -76,7 +76,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    run_demo(args.model, args.repeats, args.stream_frames, args.out)
+    run_demo(args.model, args.repeats, args.stream_frames, args.out, overwrite=args.overwrite)
     return 0
 
 
@@ -95,19 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
                                    "two ways: the papers' rule and fvcore's full count.")
     p.add_argument("names", nargs="+", metavar="NAME", help="model name(s), see `edgetokens list`")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--latency", type=int, default=0, metavar="N",
+    p.add_argument("--latency", type=non_negative_int, default=0, metavar="N",
                    help="also time N interleaved eager-torch CPU runs per model (side by side)")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="torch CPU threads")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("demo", help="the shipped model on held-out real motion: accuracy and CPU backends",
                        description="Lift a held-out CMU clip (shipped with the package) with a shipped "
                                    "model, print MPJPE against the true 3D motion and per-backend latency.")
     p.add_argument("--model", default="hot-mixste", help="a shipped default")
-    p.add_argument("--repeats", type=int, default=10, help="timed rounds per backend")
-    p.add_argument("--stream-frames", type=int, default=500,
+    p.add_argument("--repeats", type=positive_int, default=10, help="timed rounds per backend")
+    p.add_argument("--stream-frames", type=positive_int, default=500,
                    help="frames of the clip pushed one at a time through predictor.stream (strides 1, 2, 4)")
-    p.add_argument("--out", default="demo_output", help="folder for the picture and the video")
+    p.add_argument("--out", default="demo_output", help="folder for the picture and the video (created)")
+    p.add_argument("--overwrite", action="store_true", help="replace the pictures and video of an earlier demo")
     p.set_defaults(func=cmd_demo)
 
     add_commands(sub)
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["benchmark"]:  # every argument belongs to the benchmark, --help included
 
-        return benchmark.main(argv[1:])
+        return benchmark.main(argv[1:], prog="edgetokens benchmark")
     args = build_parser().parse_args(argv)
     return run_cli(lambda: args.func(args), "edgetokens")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from compression.bundle import add_export_arguments, export_from_args
@@ -21,6 +20,7 @@ from runtimes.devices import (
 )
 
 from . import Predictor
+from .clitools import check_image_extension, check_output, check_outputs, positive_int, write_image
 from .keypoints_io import load_keypoints, save_poses
 from .tasks import get_task
 from .versions import package_version
@@ -28,13 +28,29 @@ from .vision.depth_io import write_depth_png
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    # the output policy, before anything loads: never over an input, an existing file only with --overwrite
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"{args.input} not found (or not a file)")
+    inputs = (args.input, args.model, args.weights)
+    check_outputs({"--out": args.out, "--colormap": args.colormap}, inputs, args.overwrite)
+    if args.colormap:
+        check_image_extension(args.colormap, "--colormap")
     predictor = Predictor(args.model, device=args.device, precision=args.precision, weights=args.weights,
                           fallback=args.fallback)
 
     return get_task(predictor.task).load("cli_predict")(predictor, args)
 
 
+def predict_output(args: argparse.Namespace, default_suffix: str, suffixes: tuple[str, ...], what: str) -> Path:
+    """The checked output of `edgetokens predict` (default: the input's name with `default_suffix`, here)."""
+    out = Path(args.out or Path(args.input).with_suffix(default_suffix).name)
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(f"--out {out}: write {what}")
+    return check_output(out, (args.input, args.model, args.weights), args.overwrite)
+
+
 def predict_pose(predictor, args: argparse.Namespace) -> int:
+    out = predict_output(args, ".3d.json", (".json", ".npz"), "3D poses as .json or .npz")
     data = load_keypoints(args.input)
     image_size = tuple(args.image_size) if args.image_size else data.image_size
     if image_size is None:
@@ -42,7 +58,6 @@ def predict_pose(predictor, args: argparse.Namespace) -> int:
     layout = args.layout or data.layout or "h36m"
     result = predictor.predict(data.keypoints, image_size=image_size, layout=layout, scores=data.scores,
                                flip=args.flip)
-    out = Path(args.out or Path(args.input).with_suffix(".3d.json").name)
     save_poses(out, result.poses_3d, {"model": predictor.info.name, "device": result.device, "layout": layout,
                                       "image_size": list(image_size), "frames": result.frames})
     print(f"{result.frames} frames lifted on {result.device} in {result.timings_ms['total']:.0f} ms "
@@ -51,24 +66,28 @@ def predict_pose(predictor, args: argparse.Namespace) -> int:
 
 
 def predict_depth(predictor, args: argparse.Namespace) -> int:
+    out = predict_output(args, ".depth.png", (".png", ".npy"), "depth as .png (16-bit millimetres) or .npy "
+                                                               "(float metres)")
     result = predictor.predict(args.input)
-    out = Path(args.out or Path(args.input).with_suffix(".depth.png").name)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)  # documented: --out and --colormap folders are created
     if out.suffix.lower() == ".npy":
         np.save(out, result.depth)
-    elif out.suffix.lower() == ".png":  # 16-bit millimetres, the usual depth PNG encoding
+    else:  # 16-bit millimetres, the usual depth PNG encoding
         write_depth_png(out, result.depth)
-    else:
-        raise ValueError(f"{out}: write depth as .png (16-bit millimetres) or .npy (float metres)")
     print(f"depth {result.depth.shape[1]}x{result.depth.shape[0]} on {result.device} in "
           f"{result.timings_ms['total']:.0f} ms -> {out}")
     if args.colormap:
-        cv2.imwrite(args.colormap, result.colorize())
-        print(f"colour map -> {args.colormap}")
+        colormap = Path(args.colormap)
+        colormap.parent.mkdir(parents=True, exist_ok=True)
+        write_image(colormap, result.colorize(), "--colormap")
+        print(f"colour map -> {colormap}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    # never over the model it exports (a checkpoint or bundle directory); replacing an existing bundle
+    # with --overwrite is compression.bundle's decision (only a bundle or an empty directory)
+    check_output(args.out, (args.model, args.weights), args.overwrite, directory=True)
     export_from_args(args)
     return 0
 
@@ -113,16 +132,18 @@ def add_commands(sub) -> None:
                                    "image and write depth.")
     p.add_argument("model", help="model name (shipped weights), checkpoint directory or bundle")
     p.add_argument("input", help="keypoints file (pose) or image (depth)")
-    p.add_argument("--out", help="output file: .json/.npz (pose), .png (16-bit mm) or .npy (depth)")
+    p.add_argument("--out", help="output file: .json/.npz (pose), .png (16-bit mm) or .npy (depth); its folder "
+                                 "is created (default: the input's name with .3d.json or .depth.png, here)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (never the input)")
     p.add_argument("--device", default="cpu", help="cpu, gpu, npu, auto or backend:target")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     p.add_argument("--weights", help="checkpoint directory or official checkpoint for a model name")
     p.add_argument("--fallback", help="device to use when --device is unavailable (e.g. cpu)")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("WIDTH", "HEIGHT"),
+    p.add_argument("--image-size", type=positive_int, nargs=2, metavar=("WIDTH", "HEIGHT"),
                    help="pose: the video's frame size, when the keypoint file does not record it")
     p.add_argument("--layout", choices=["h36m", "coco"], help="pose: keypoint order (JSON files are coco)")
     p.add_argument("--flip", action="store_true", help="pose: average with the mirrored input")
-    p.add_argument("--colormap", help="depth: also write a colour picture here")
+    p.add_argument("--colormap", help="depth: also write a colour picture here (.png, .jpg, ...; folder created)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="a model as a bundle: ONNX + OpenVINO IR, static shapes",

@@ -19,6 +19,7 @@ from runtimes.timing import summarize, time_side_by_side
 from . import Predictor, viz
 from .assets import CMU_CREDIT, RGBD_SAMPLE  # noqa: F401 (re-exported for the demo's users)
 from .assets import CMU_DEMO_CLIP as ASSET
+from .clitools import check_int, check_output, write_image
 from .pose.metrics import mpjpe, p_mpjpe
 from .vision.depth import colorize_depth, depth_metrics
 from .vision.depth_io import RGBD_SAMPLE_ENCODING, read_depth_png
@@ -35,8 +36,27 @@ def load_clip(path: Path = ASSET) -> dict:
         return {k: data[k] for k in data.files}
 
 
+def demo_outputs(out_dir: str | Path, model: str, depth_model: str = "ait-depth") -> list[Path]:
+    """The files `run_demo` writes into `out_dir` (the depth picture only when depth weights are shipped)."""
+    out_dir = Path(out_dir)
+    files = [out_dir / f"{model}_pose.png", out_dir / f"{model}_pose.mp4"]
+    return files + ([out_dir / f"{depth_model}_sample.png"] if depth_model in list_pretrained() else [])
+
+
+def check_demo_outputs(out_dir: str | Path, model: str, overwrite: bool = False) -> None:
+    """`out_dir` is (or can become) a folder, and the demo's files in it exist only with `overwrite`."""
+    check_output(out_dir, overwrite=True, directory=True)  # an existing folder is fine; a file is not
+    for path in demo_outputs(out_dir, model):
+        check_output(path, overwrite=overwrite, flag=f"--out {out_dir}:")
+
+
 def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 500,
-             out_dir: str | Path = "demo_output", video_seconds: float = 6.0) -> dict:
+             out_dir: str | Path = "demo_output", video_seconds: float = 6.0, overwrite: bool = False) -> dict:
+    check_int("repeats", repeats)
+    check_int("stream_frames", stream_frames)
+    if not video_seconds > 0:
+        raise ValueError(f"video_seconds must be > 0; got {video_seconds!r}")
+    check_demo_outputs(out_dir, model, overwrite)
     clip = load_clip()
     keypoints = clip["keypoints"].astype(np.float32)
     scores = clip["scores"].astype(np.float32)
@@ -98,7 +118,7 @@ def write_pose_media(keypoints, scores, pred, truth, image_size, fps: float, out
     label = f"2D input ({image_size[0]}x{image_size[1]} camera, cropped), frame"
     picture = out_dir / f"{model}_pose.png"
     t = len(keypoints) // 3
-    cv2.imwrite(str(picture), pose_frame(keypoints[t], scores[t], pred[t], truth[t], side, f"{label} {t}"))
+    write_image(picture, pose_frame(keypoints[t], scores[t], pred[t], truth[t], side, f"{label} {t}"))
     video = out_dir / f"{model}_pose.mp4"
     with VideoWriter(video, fps=fps / step) as writer:
         for t in frames:
@@ -121,8 +141,8 @@ def depth_demo(out_dir: Path, model: str = "ait-depth") -> list[Path]:
           f"{result.timings_ms['total']:.0f} ms")
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = out_dir / f"{model}_sample.png"
-    cv2.imwrite(str(picture), np.hstack([bgr, colorize_depth(truth, max_depth=10.0),
-                                         colorize_depth(result.depth, max_depth=10.0)]))
+    write_image(picture, np.hstack([bgr, colorize_depth(truth, max_depth=10.0),
+                                    colorize_depth(result.depth, max_depth=10.0)]))
     return [picture]
 
 

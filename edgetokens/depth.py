@@ -10,6 +10,16 @@ Images: uint8, (H, W, 3) BGR (pass `channels="rgb"` for RGB arrays), (H, W) gray
 to three channels) or (H, W, 4) BGRA (alpha dropped); at least 32 pixels a side. The model sees the
 whole image resized to its square input (aspect not kept, as it was trained on square crops); the
 depth comes back resized to (H, W) with bilinear interpolation.
+
+Orientation: the depth map is in the orientation the image is viewed in. A path is read with its EXIF
+orientation applied, as viewers and `cv2.imread(path)` (OpenCV's default) show it, so
+`predict("phone.jpg")` and `predict(cv2.imread("phone.jpg"))` give the same map. An array is taken
+as it is: read it with `cv2.imread` (which applies EXIF orientation), or with PIL through
+`PIL.ImageOps.exif_transpose`; `cv2.IMREAD_UNCHANGED` and a plain `PIL.Image.open` do not, and give
+the sensor's orientation.
+
+Anything else is a ValueError saying what an image must be: not uint8 (float, bool, int16, object
+arrays), the wrong number of dimensions or channels, or fewer than 32 pixels a side.
 """
 from __future__ import annotations
 
@@ -49,7 +59,10 @@ def load_image(image: np.ndarray | str | Path, channels: str = "bgr") -> np.ndar
         array = read_image_file(image)
         channels = "bgr"
     else:
-        array = np.asarray(image)
+        try:
+            array = np.asarray(image)
+        except (TypeError, ValueError) as err:  # ragged nested lists and other non-arrays
+            raise ValueError(f"images must be uint8 arrays (H, W, 3); got {type(image).__name__} ({err})") from None
     if array.dtype != np.uint8:
         raise ValueError(f"images must be uint8 (0-255); got {array.dtype}. Convert with "
                          "(np.clip(x, 0, 1) * 255).astype(np.uint8) for float images in [0, 1]")

@@ -18,9 +18,13 @@ after another; a bundle built with `build_bundle(..., batch=B)` or `dynamic_batc
 all) windows per call.
 
 Missing joints: NaN/inf keypoints with score 0 are masked, others rejected (`edgetokens.keypoints`).
+The poses of masked joints are invented (held from the nearest frame that saw them, then lifted):
+`PoseResult.observed` and `frame_observed` say which joints and frames were seen, and a warning is
+logged when whole frames were not.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +33,26 @@ import numpy as np
 
 from runtimes import BundleError
 
-from .keypoints import prepare_keypoints
+from .keypoints import prepare_observed_keypoints
 from .pose.lifting import lift_sequence
 from .pose.metrics import mpjpe
 from .pose.skeleton import H36M_NUM_JOINTS
 from .predictor import Predictor
 from .stream import PoseStream
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class PoseResult:
-    """3D poses of a sequence and how they were made."""
+    """3D poses of a sequence and how they were made.
+
+    `observed` (T, 17) bool, H36M order: True where the joint's 2D keypoint was seen (finite, score
+    above 0); a joint derived from COCO keypoints (hip, spine, thorax, head) only if all its sources
+    were. Its pose elsewhere is invented: held from the nearest frame that saw it, or the image centre.
+    `frame_observed` (T,) bool: any joint seen in the frame; False marks a frame whose whole pose is
+    invented (e.g. a frame without a person in a keypoint file).
+    """
 
     poses_3d: np.ndarray  # (T, 17, 3) metres, camera frame, root-relative (joint 0 = 0)
     timings_ms: dict[str, float]  # preprocess, inference, postprocess, total
@@ -47,6 +60,12 @@ class PoseResult:
     execution_devices: list[str]  # what the runtime reports (OpenVINO EXECUTION_DEVICES, ORT providers)
     windows: int  # model windows run (x2 with flip)
     frames: int
+    observed: np.ndarray  # (T, 17) bool: the joint's keypoint was seen (see above)
+
+    @property
+    def frame_observed(self) -> np.ndarray:
+        """(T,) bool: at least one joint of the frame was seen."""
+        return self.observed.any(-1)
 
     @property
     def fps(self) -> float:
@@ -105,7 +124,12 @@ class PosePredictor(Predictor):
         slightly more accurate, twice the compute.
         """
         start = time.perf_counter()
-        inputs = prepare_keypoints(keypoints, image_size, layout, scores, self.in_channels)
+        prepared_keypoints = prepare_observed_keypoints(keypoints, image_size, layout, scores, self.in_channels)
+        inputs, observed = prepared_keypoints.inputs, prepared_keypoints.observed
+        unseen = int((~observed.any(-1)).sum())
+        if unseen:
+            log.warning("%d of %d frames have no observed joint; their poses are invented (see "
+                        "PoseResult.frame_observed)", unseen, len(observed))
         prepared = time.perf_counter()
         poses = lift_sequence(self.run_clips, inputs, self.frames, flip, batch_size=max(self.session.batch, 32))
         lifted = time.perf_counter()
@@ -115,7 +139,7 @@ class PosePredictor(Predictor):
         timings = {"preprocess": prepared - start, "inference": lifted - prepared, "postprocess": done - lifted,
                    "total": done - start}
         return PoseResult(poses, {k: 1000 * v for k, v in timings.items()}, self.device,
-                          list(self.session.execution_devices), windows, len(inputs))
+                          list(self.session.execution_devices), windows, len(inputs), observed)
 
     def stream(self, image_size: tuple[float, float], layout: str = "h36m", flip: bool = False,
                stride: int = 1) -> "PoseStream":

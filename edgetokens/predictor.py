@@ -17,6 +17,7 @@ from typing import Callable
 
 from runtimes import ModelSource, Session, open_session
 
+from .clitools import check_threads
 from .resolve import ModelInfo, check_bundle_task, resolve_model, task_of
 from .tasks import predictor_class
 
@@ -48,6 +49,7 @@ class Predictor:
     def __init__(self, model: str | Path = "hot-mixste", device: str = "cpu", precision: str = "fp32",
                  backend: str | None = None, weights: str | Path | None = None, fallback: str | None = None,
                  threads: int | None = None, cache_dir: str | Path | None = None):
+        check_threads(threads)  # before resolving, which may export the bundle
         self.device_request = device
         self.precision = precision
         self.info, torch_model = resolve_model(model, weights, cache_dir, precision=precision,

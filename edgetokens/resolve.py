@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 import threading
 import time
 import warnings
@@ -118,11 +120,46 @@ def exported_bundle_dir(cache_dir: str | Path | None, name: str, weights_sha: st
     return cache_root(cache_dir) / "bundles" / (f"{name}-{key[:16]}" + ("-int8" if state else ""))
 
 
+def damaged_cache_entry(bundle: Path) -> bool:
+    """Whether a cached bundle is there but damaged (a file deleted, changed or truncated): then it is
+    re-exported under the same key, replacing it in one atomic swap (the cache is disposable). An
+    entry whose manifest is missing or unreadable is moved aside and removed here, and counts as missing."""
+    if not bundle.exists() and not bundle.is_symlink():
+        return False
+    try:
+        manifest.read_manifest(bundle)
+        return False
+    except BundleError as err:
+        log.warning("the cached bundle %s is damaged (%s); exporting it again", bundle, err)
+    try:
+        raw = json.loads((bundle / manifest.MANIFEST).read_text())
+        readable = isinstance(raw, dict) and {"format_version", "files", "artifacts"} <= set(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        readable = False
+    if not readable:  # not recognisable as a bundle any more: `overwrite` would refuse to replace it
+        discard_cache_entry(bundle)
+    return readable
+
+
+def discard_cache_entry(bundle: Path) -> None:
+    """Rename a broken cache entry aside (atomic, so another process never sees half of it), then delete it."""
+    aside = bundle.with_name(f".{bundle.name}.damaged-{os.getpid()}-{threading.get_ident()}")
+    try:
+        os.rename(bundle, aside)
+    except FileNotFoundError:
+        return  # another process got there first
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.unlink(missing_ok=True)
+
+
 def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Path | None,
                       need_torch: bool, precision: str = "fp32") -> tuple[ModelInfo, Any]:
     """Export weights into the cache once (keyed by their hash); reuse the bundle afterwards.
     precision="int8" exports the checkpoint's QAT state too (a separate cache entry). Two processes
-    exporting the same entry at once both end with the same valid bundle (the first one finished)."""
+    exporting the same entry at once both end with the same valid bundle (the first one finished).
+    A cached entry that is damaged (a file deleted or changed) is exported again, with a warning."""
     name, key = weights_key(name, weights)
     is_dir = weights != "random" and Path(weights).is_dir()
     state = int8_state(weights) if precision == "int8" else None
@@ -139,7 +176,8 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
         info.metrics, info.metrics_source, info.metrics_precision = qat_metrics, "QAT INT8 (torch fake-quant)", "int8"
     model = None
     with _export_lock:
-        if not (bundle / manifest.MANIFEST).is_file():
+        replace = damaged_cache_entry(bundle)
+        if replace or not (bundle / manifest.MANIFEST).is_file():
             from compression.bundle import build_bundle  # deferred: torch export + OpenVINO, only on a cache miss
 
             model = model_for(name, weights)
@@ -157,7 +195,8 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
                 source["quantization"] = qat_info.get("qat", {})
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracer warnings are for exporters, not users
-                build_bundle(model, bundle, source=source, int8_model=int8_model, keep_existing=True)
+                build_bundle(model, bundle, source=source, int8_model=int8_model, keep_existing=not replace,
+                             overwrite=replace)
             info.export_ms = (time.perf_counter() - start) * 1000
     if need_torch and model is None:
         model = model_for(name, weights)

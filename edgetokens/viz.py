@@ -14,6 +14,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .clitools import OutputError
 from .pose.skeleton import H36M_BONES, H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
 from .vision.depth import colorize_depth
 
@@ -124,7 +125,8 @@ class VideoWriter:
             h, w = frame.shape[:2]
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
             if not self._writer.isOpened():
-                raise OSError(f"OpenCV cannot write {self.path} (mp4v codec unavailable?)")
+                raise OutputError(f"OpenCV cannot write {self.path} (mp4v codec unavailable, or the folder "
+                                  "not writable?)")
             self.size = (w, h)
         if (frame.shape[1], frame.shape[0]) != self.size:
             raise ValueError(f"video frames must all be {self.size[0]}x{self.size[1]}; got {frame.shape[1]}x"

@@ -8,6 +8,7 @@ laptop with an Intel NPU, a Jetson (ONNX Runtime TensorRT/CUDA) or a plain CPU.
 import argparse
 
 from edgetokens import benchmark
+from edgetokens.clitools import positive_int
 
 
 def main(argv=None):
@@ -15,7 +16,7 @@ def main(argv=None):
     p.add_argument("--models", default="hot-mixste,mixste")
     p.add_argument("--devices", default="cpu,gpu,npu")
     p.add_argument("--precisions", default="fp32,fp16,int8")
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--repeats", type=positive_int, default=20)
     p.add_argument("--md", default="benchmark.md")
     args = p.parse_args(argv)
     return benchmark.main(["--models", args.models, "--devices", args.devices, "--precisions", args.precisions,

@@ -10,12 +10,13 @@ import argparse
 
 from edgetokens import Predictor
 from edgetokens.keypoints_io import load_keypoints, save_poses
+from edgetokens.clitools import positive_int
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("keypoints", help=".json (COCO results or MMPose/rtmlib), .npy or .npz")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="video frame size in pixels")
+    p.add_argument("--image-size", type=positive_int, nargs=2, metavar=("W", "H"), help="video frame size in pixels")
     p.add_argument("--layout", choices=["coco", "h36m"], help="keypoint order (JSON files are COCO)")
     p.add_argument("--model", default="hot-mixste", help="shipped model name, checkpoint or bundle")
     p.add_argument("--device", default="cpu", help="cpu, gpu, npu or auto")

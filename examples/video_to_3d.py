@@ -16,6 +16,7 @@ import numpy as np
 
 from edgetokens import Predictor, viz
 from edgetokens.keypoints_io import load_keypoints, save_poses
+from edgetokens.clitools import positive_float, positive_int
 
 
 def detect_with_rtmlib(frames):
@@ -56,8 +57,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("video", nargs="?", help="input video (optional with --keypoints)")
     p.add_argument("--keypoints", help="2D keypoints file (COCO-17 JSON, .npy, .npz) instead of rtmlib")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), help="without a video")
-    p.add_argument("--fps", type=float, default=25.0, help="without a video")
+    p.add_argument("--image-size", type=positive_int, nargs=2, metavar=("W", "H"), help="without a video")
+    p.add_argument("--fps", type=positive_float, default=25.0, help="without a video")
     p.add_argument("--model", default="hot-mixste")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="video_3d.mp4")

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgetokens import Predictor, viz
 from edgetokens.keypoints_io import load_keypoints
+from edgetokens.clitools import non_negative_int, positive_int
 
 
 def camera_frames(index):
@@ -40,14 +41,14 @@ def replay(path, image_size):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--camera", type=int, default=None, help="camera index (rtmlib detects the 2D pose)")
+    p.add_argument("--camera", type=non_negative_int, default=None, help="camera index (rtmlib detects the 2D pose)")
     p.add_argument("--keypoints", help="replay this keypoint file instead of a camera")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), default=(1920, 1080))
+    p.add_argument("--image-size", type=positive_int, nargs=2, metavar=("W", "H"), default=(1920, 1080))
     p.add_argument("--layout", default="coco", choices=["coco", "h36m"])
-    p.add_argument("--stride", type=int, default=2, help="model runs every STRIDE frames")
+    p.add_argument("--stride", type=positive_int, default=2, help="model runs every STRIDE frames")
     p.add_argument("--model", default="hot-mixste")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--frames", type=positive_int, default=None, help="stop after N frames")
     p.add_argument("--show", action="store_true", help="show the 3D skeleton in a window")
     args = p.parse_args(argv)
 

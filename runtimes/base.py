@@ -13,6 +13,8 @@ from typing import Mapping
 
 import numpy as np
 
+from edgetokens.clitools import UserError
+
 from .manifest import TensorSpec
 
 log = logging.getLogger(__name__)
@@ -20,8 +22,9 @@ log = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
-class DeviceUnavailableError(RuntimeError):
-    """The requested device or backend is not usable here. The message lists what is available."""
+class DeviceUnavailableError(UserError, RuntimeError):
+    """The requested device or backend is not usable here. The message lists what is available.
+    A `UserError` (the CLI prints one line) and, as before, a RuntimeError."""
 
     def __init__(self, message: str, available: list[str] | None = None):
         super().__init__(message)

@@ -14,15 +14,32 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edgetokens.clitools import UserError
 from edgetokens.versions import package_version
 
 from .manifest import MANIFEST, sha256_file
 
 
+class CacheError(UserError, OSError):
+    """The cache location cannot be used (not a directory, or not writable). The message names it."""
+
+
 def cache_root(override: str | Path | None = None) -> Path:
-    """The cache directory (created on demand)."""
+    """The cache directory (created on demand); a CacheError when it is not a writable directory."""
     root = Path(override or os.environ.get("EDGETOKENS_CACHE") or Path.home() / ".cache" / "edgetokens")
-    root.mkdir(parents=True, exist_ok=True)
+    where = "the edgetokens cache" + (" ($EDGETOKENS_CACHE)" if not override and os.environ.get("EDGETOKENS_CACHE")
+                                      else "")
+    if root.exists() and not root.is_dir():
+        raise CacheError(f"{where} {root} is not a directory; the cache must be a writable directory: point "
+                         "EDGETOKENS_CACHE (or cache_dir=) at one, or remove that file")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CacheError(f"{where} {root} cannot be created ({err.strerror or err}); the cache must be a "
+                         "writable directory: point EDGETOKENS_CACHE (or cache_dir=) at one") from err
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise CacheError(f"{where} {root} is not writable; the cache must be a writable directory: point "
+                         "EDGETOKENS_CACHE (or cache_dir=) at one")
     return root
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from edgetokens.clitools import check_threads
+
 from . import cache
 from .base import DeviceUnavailableError, Session
 from .devices import Target, resolve
@@ -150,6 +152,7 @@ def open_session(model: str | Path | ModelSource, device: str = "cpu", precision
     `fallback`: a device to use, with a warning, when `device` is unavailable (e.g. "cpu").
     `torch_model`: the nn.Module the bundle was exported from, which makes `torch:*` targets usable.
     """
+    threads = check_threads(threads)  # OpenVINO refuses -1 and the CPU probe would silently drop it
     source = model if isinstance(model, ModelSource) else ModelSource.open(model, torch_model, verify)
     formats = source.formats(precision)
     try:
@@ -157,9 +160,8 @@ def open_session(model: str | Path | ModelSource, device: str = "cpu", precision
     except DeviceUnavailableError as err:
         if not fallback:
             raise
-        message = f"{err} Falling back to device={fallback!r}."
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
-        log.warning(message)
+        # one warning: a RuntimeWarning (shown once by Python, catchable); no log line besides it
+        warnings.warn(f"{err} Falling back to device={fallback!r}.", RuntimeWarning, stacklevel=2)
         return _open(source, fallback, formats, precision, backend, threads, cache_dir)
 
 

@@ -9,13 +9,19 @@ A bundle is a directory: `manifest.json` beside the artifacts it lists, e.g.
 
 `compression.bundle` writes bundles; runtimes read them. Every listed file carries a sha256 that is
 checked on load, so a tampered or truncated file is an error, not a wrong answer.
+
+A bundle may come from a stranger, so it never reaches outside itself: every path in a manifest
+(`files`, `artifacts`, `examples`) is relative, stays inside the bundle after resolving, and names a
+file listed (and so hashed) in `files`, with an OpenVINO .xml's .bin beside it; a bundle holds no
+symbolic links. Anything else is a `BundleError` naming the entry.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -90,14 +96,21 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
-    """Parse and (by default) verify a bundle directory's manifest against its files."""
+    """Parse and (by default) verify a bundle directory's manifest against its files.
+
+    Paths are always checked (relative, inside the bundle, listed in `files`, no links);
+    `verify` adds the sha256 of every listed file."""
     path = Path(bundle) / MANIFEST
+    if path.is_symlink():
+        raise BundleError(f"{path} is a symbolic link; a bundle holds plain files only")
     if not path.is_file():
         raise BundleError(f"{path} not found: a bundle is a directory with {MANIFEST} beside its model files")
     try:
         raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path} is not a manifest: it holds a JSON {type(raw).__name__}, not an object")
     version = raw.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise BundleError(f"{path} has format version {version!r}; this edgetokens reads up to version "
@@ -108,14 +121,71 @@ def read_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
         manifest = Manifest(**raw)
     except (KeyError, TypeError) as err:
         raise BundleError(f"{path} is missing or has unexpected fields: {err}") from err
+    check_paths(Path(bundle), manifest)
     if verify:
         verify_files(Path(bundle), manifest)
     return manifest
 
 
+def bundle_file(bundle: Path, rel: object, entry: str) -> Path:
+    """`bundle / rel` for a manifest entry, or a BundleError naming the entry when `rel` is not a
+    relative path to a plain file that stays inside the bundle (no '..', no absolute path, no link)."""
+    where = f"{bundle / MANIFEST}: {entry}"
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise BundleError(f"{where} is {rel!r}, not a relative path inside the bundle")
+    posix, windows = PurePosixPath(rel), PureWindowsPath(rel)
+    if posix.is_absolute() or windows.drive or windows.root:
+        raise BundleError(f"{where} is the absolute path {rel!r}; a bundle lists only paths inside itself")
+    if ".." in windows.parts:  # PureWindowsPath splits on both / and \
+        raise BundleError(f"{where} is {rel!r}, which leaves the bundle ('..'); a bundle lists only paths "
+                          "inside itself")
+    root = Path(os.path.realpath(bundle))
+    current = root
+    for part in posix.parts:
+        current = current / part
+        if current.is_symlink():
+            raise BundleError(f"{where} ({rel!r}) goes through the symbolic link {current}; a bundle holds "
+                              "plain files only")
+    if not Path(os.path.realpath(root / rel)).is_relative_to(root):
+        raise BundleError(f"{where} ({rel!r}) resolves outside the bundle")
+    return bundle / rel
+
+
+def check_paths(bundle: Path, manifest: Manifest) -> None:
+    """Every path of the manifest stays inside the bundle and is hashed in `files`; no links inside."""
+    if not isinstance(manifest.files, dict) or not all(isinstance(v, str) for v in manifest.files.values()):
+        raise BundleError(f"{bundle / MANIFEST}: 'files' must map relative paths to sha256 strings")
+    if not isinstance(manifest.artifacts, dict) or not all(isinstance(f, dict) for f in manifest.artifacts.values()):
+        raise BundleError(f"{bundle / MANIFEST}: 'artifacts' must map precision -> format -> relative path")
+    for rel in manifest.files:
+        bundle_file(bundle, rel, f"files entry {rel!r}")
+    listed = {PurePosixPath(rel) for rel in manifest.files}
+
+    def hashed(rel: object, entry: str) -> None:
+        bundle_file(bundle, rel, entry)
+        if PurePosixPath(rel) not in listed:
+            raise BundleError(f"{bundle / MANIFEST}: {entry} ({rel!r}) is not listed in 'files', so it "
+                              "could not be checked against a sha256; re-export the bundle")
+
+    for precision, formats in manifest.artifacts.items():
+        for fmt, rel in formats.items():
+            entry = f"artifact {precision}/{fmt}"
+            hashed(rel, entry)
+            if fmt == "openvino" and rel.endswith(".xml"):
+                hashed(str(PurePosixPath(rel).with_suffix(".bin")), f"the weights (.bin) of {entry}")
+    if manifest.examples:
+        hashed(manifest.examples, "examples")
+    for directory, dirs, names in os.walk(bundle):
+        for name in dirs + names:
+            if os.path.islink(os.path.join(directory, name)):
+                raise BundleError(f"{Path(directory) / name} is a symbolic link; a bundle holds plain files "
+                                  "only (copy the file in instead)")
+
+
 def verify_files(bundle: Path, manifest: Manifest) -> None:
+    """The sha256 of every file listed in the manifest (whose paths `check_paths` has checked)."""
     for rel, expected in manifest.files.items():
-        file = bundle / rel
+        file = bundle_file(bundle, rel, f"files entry {rel!r}")
         if not file.is_file():
             raise BundleError(f"{file} is listed in {bundle / MANIFEST} but missing")
         actual = sha256_file(file)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import DeviceUnavailableError, Session
-from .manifest import TensorSpec
+from .manifest import BundleError, TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,12 @@ def optimization_capabilities(core, target: str) -> list[str]:
         return []
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of a runtime's (often multi-line, C++-traced) error message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def spec_of(port) -> TensorSpec:
     shape = [d.get_length() if d.is_static else -1 for d in port.get_partial_shape()]
     return TensorSpec(port.get_any_name(), shape, np.dtype(port.get_element_type().to_dtype()).name)
@@ -77,7 +83,11 @@ class OpenVINOSession(Session):
                  threads: int | None = None, cache_dir: str | Path | None = None):
         start = time.perf_counter()
         core = create_core()
-        model = core.read_model(str(model_path))
+        try:
+            model = core.read_model(str(model_path))
+        except RuntimeError as err:  # a damaged or foreign file: the model's fault, whatever the device
+            raise BundleError(f"{model_path} is corrupt or not an OpenVINO/ONNX model (OpenVINO could not read "
+                              f"it: {first_line(err)}); re-export the model or check the file given") from err
         if target.startswith("NPU") and any(p.get_partial_shape().is_dynamic for p in model.inputs):
             static = {p.get_any_name(): [d.get_length() if d.is_static else 1 for d in p.get_partial_shape()]
                       for p in model.inputs}
@@ -87,6 +97,9 @@ class OpenVINOSession(Session):
         try:
             self.compiled = core.compile_model(model, target, self.config)
         except RuntimeError as err:
+            if target.split(".")[0].split(":")[0] == "CPU":  # the CPU is always there: the model is at fault
+                raise BundleError(f"OpenVINO could not compile {model_path} for the CPU: {first_line(err)}; the "
+                                  "model file is corrupt or not a model this OpenVINO can run") from err
             raise DeviceUnavailableError(f"OpenVINO could not compile {model_path} for {target}: {err}. "
                                          "Try another device (e.g. device='cpu').") from err
         try:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .base import DeviceUnavailableError, Session
 from .devices import ORT_PROVIDERS
-from .manifest import TensorSpec
+from .manifest import BundleError, TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,21 @@ def ort_providers(target: str, precision: str, cache_dir: str | Path | None) -> 
     return [ORT_PROVIDERS[target], "CPUExecutionProvider"]
 
 
+def model_error(ort, onnx_path: str | Path, options) -> Exception | None:
+    """Why the CPU provider cannot load `onnx_path` (a damaged or foreign file), or None when it can."""
+    try:
+        ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # noqa: BLE001 (ORT's exception types are not importable as a family)
+        return err
+    return None
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of a runtime's (often multi-line) error message."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
 def spec_of(node) -> TensorSpec:
     shape = [d if isinstance(d, int) and d > 0 else -1 for d in node.shape]
     return TensorSpec(node.name, shape, ORT_TYPES.get(node.type, "float32"))
@@ -69,6 +84,11 @@ class OnnxRuntimeSession(Session):
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as err:  # ORT raises its own exception types per EP
+            # The CPU provider is always there: when it cannot load the file either, the file is at fault.
+            cpu_error = err if target == "cpu" else model_error(ort, onnx_path, options)
+            if cpu_error is not None:
+                raise BundleError(f"{onnx_path} is corrupt or not an ONNX model (ONNX Runtime could not load it: "
+                                  f"{first_line(cpu_error)}); re-export the model or check the file given") from err
             raise DeviceUnavailableError(f"ONNX Runtime could not load {onnx_path} with {ORT_PROVIDERS[target]}: "
                                          f"{err}. Try another device (e.g. device='cpu').") from err
         used = self.session.get_providers()

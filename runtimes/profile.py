@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import positive_int, run_cli
 
 
 def profile(xml: str, threads: int, repeats: int = 30, hint: str = "f32") -> dict:
@@ -54,9 +54,9 @@ def profile(xml: str, threads: int, repeats: int = 30, hint: str = "f32") -> dic
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m runtimes.profile", description=__doc__.split("\n\n")[0])
     p.add_argument("xml", nargs="+", help="OpenVINO IR files")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=30)
-    p.add_argument("--top", type=int, default=10, help="layer types to list per model")
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--repeats", type=positive_int, default=30)
+    p.add_argument("--top", type=positive_int, default=10, help="layer types to list per model")
     p.add_argument("--hints", default="f32", help="inference precision hints to profile, comma-separated")
     args = p.parse_args(argv)
 

@@ -225,3 +225,32 @@ def test_scope_study_scores_each_keep_float_choice(tiny_checkpoint, tmp_path, ca
     assert all(r["mpjpe_mm"] > 0 for r in rows) and rows[1]["mpjpe_mm"] != rows[0]["mpjpe_mm"]
     assert "| selection,head |" in capsys.readouterr().out
     assert scope_study.main(["--checkpoint", str(tiny_checkpoint), *QUICK, "--variants", "tpc"]) == 2
+
+
+def test_accuracy_control_is_bounded_and_never_sees_the_test_split(qat_bundle, tmp_path, monkeypatch):
+    """`--max-drop` validates on sequences of the training split and reverts at most --max-iterations
+    layers; the test split is only scored into the manifest afterwards."""
+    from compression import accuracy_control
+    from training.data.clips import build_sources
+
+    out, _ = qat_bundle
+    seen, calls = {}, []
+    real_validation = accuracy_control.pose_validation
+
+    def recording_validation(views, model, seed):
+        seen["views"] = views
+        return real_validation(views, model, seed)
+
+    def fake_accuracy_control(graph, calibration, validation, **kwargs):
+        calls.append(kwargs["advanced_accuracy_restorer_parameters"])
+        return graph  # the float graph stands in for NNCF's result: only the wiring is under test
+
+    monkeypatch.setattr(accuracy_control, "pose_validation", recording_validation)
+    monkeypatch.setattr(ptq.nncf, "quantize_with_accuracy_control", fake_accuracy_control)
+    target = tmp_path / "ptq-ac"
+    ptq.run(ptq.build_parser().parse_args(["--bundle", str(out), *QUICK[:-2], "--max-drop", "1",
+                                           "--max-iterations", "3", "--out", str(target)]))
+    test_names = {v.name for v in build_sources("synthetic", None, seed=1126, split="test")}
+    assert seen["views"] and not {v.name for v in seen["views"]} & test_names
+    assert len(calls) == 2 and all(c.max_num_iterations == 3 for c in calls)  # OpenVINO and ONNX
+    assert read_manifest(target).source["quantization"]["max_iterations"] == 3

@@ -49,9 +49,10 @@ def test_pose_from_keypoints(hot_checkpoint, coco_json, tmp_path, env):
 
 def test_video_to_3d_from_a_keypoint_file(hot_checkpoint, coco_json, tmp_path, env):
     video = tmp_path / "walk.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 240))
+    # the size the keypoints (400-610 px) were detected in: far-off keypoints are refused
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 480))
     for t in range(40):
-        writer.write(np.full((240, 320, 3), 20 + t, np.uint8))
+        writer.write(np.full((480, 640, 3), 20 + t, np.uint8))
     writer.release()
     run("video_to_3d.py", video, "--keypoints", coco_json, "--model", hot_checkpoint, "--out", tmp_path / "o.mp4",
         "--json", tmp_path / "o.json", env=env)

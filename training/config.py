@@ -8,11 +8,13 @@ fields (`parse_sets`) and validated by `edgetokens.models.make_config`, the one 
 from __future__ import annotations
 
 import argparse
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from edgetokens.clitools import check_int
 from edgetokens.models import get_architecture, make_config
 
 
@@ -69,6 +71,7 @@ class RunConfig:
     ar_sampling: float = 0.0
 
     def __post_init__(self) -> None:
+        check_run_numbers(self)
         if self.amp not in ("none", "bf16"):
             raise ValueError(f"amp must be 'none' or 'bf16', got {self.amp!r}")
         if self.resume and self.overwrite:
@@ -94,6 +97,22 @@ class RunConfig:
     def record(self) -> dict:
         """The settings as recorded in checkpoints (`training` in config.json; JSON-serialisable)."""
         return asdict(self)
+
+
+def check_run_numbers(run: RunConfig) -> None:
+    """The run's numbers, before any work (the CLI's argparse types say the same for its flags)."""
+    check_int("epochs", run.epochs, 0)  # 0: QAT's PTQ initialisation only (compression.qat --epochs 0)
+    check_int("batch_size", run.batch_size)
+    check_int("threads", run.threads, allow_none=True)
+    check_int("train_count (--clips-per-epoch)", run.data.train_count, allow_none=True)
+    check_int("test_count (--eval-sequences)", run.data.test_count, allow_none=True)
+    for name, value, ok, rule in (("lr", run.lr, run.lr > 0, "> 0"),
+                                  ("weight_decay", run.weight_decay, run.weight_decay >= 0, ">= 0"),
+                                  ("lr_decay", run.lr_decay, run.lr_decay > 0, "> 0"),
+                                  ("mask_ratio", run.mask_ratio, 0 <= run.mask_ratio < 1, "in [0, 1)"),
+                                  ("ar_sampling", run.ar_sampling, 0 <= run.ar_sampling <= 1, "in [0, 1]")):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and ok):
+            raise ValueError(f"{name} must be a number {rule}; got {value!r}")
 
 
 def parse_sets(pairs: list[str], model_name: str) -> dict[str, Any]:

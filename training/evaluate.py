@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import non_negative_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.metrics import mean_velocity_error, mpjpe, n_mpjpe, p_mpjpe
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="cmu", help="cmu | synthetic | mix | h36m:PATH")
     parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
     parser.add_argument("--split", default="test", choices=["train", "test"])
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic subjects and virtual cameras")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the synthetic subjects and virtual cameras")
     parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--windows", "--kept-frames", dest="windows", action="store_true",

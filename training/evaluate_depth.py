@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from edgetokens.checkpoint import read_checkpoint_info
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import non_negative_int, positive_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.vision.depth import MIN_DEPTH, colorize_depth, depth_metrics
 from edgetokens.vision.image import model_input, to_image_size
@@ -181,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate_depth", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", action="append", required=True, help="an ait-depth checkpoint (repeatable)")
     p.add_argument("--data", default="scenes", help="scenes | nyu:PATH | list:TRAIN.txt,TEST.txt")
-    p.add_argument("--scenes", type=int, default=DEFAULT_TEST_SCENES, help="test images")
-    p.add_argument("--seed", type=int, default=1126)
-    p.add_argument("--baseline-scenes", type=int, default=0,
+    p.add_argument("--scenes", type=positive_int, default=DEFAULT_TEST_SCENES, help="test images")
+    p.add_argument("--seed", type=non_negative_int, default=1126)
+    p.add_argument("--baseline-scenes", type=non_negative_int, default=0,
                    help="also score the per-pixel mean depth of this many training images (no image input)")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per checkpoint and decoding")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed runs per checkpoint and decoding")
     p.add_argument("--rgbd-sample", default=None, help="folder with sample_rgb.png / sample_depth.png")
     p.add_argument("--picture", default=None, help="write RGB | sensor depth | predictions here (PNG)")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

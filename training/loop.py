@@ -15,7 +15,6 @@ from typing import Protocol
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
@@ -23,6 +22,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from edgetokens.checkpoint import WEIGHTS, read_checkpoint_info, save_checkpoint
+from edgetokens.models.hot.official import damaged, read_state_dict
 from edgetokens.tasks import get_task
 from training.config import RunConfig
 from training.tasks import Step, TaskData
@@ -64,8 +64,11 @@ class RunDirectory:
         arch = read_checkpoint_info(last)["arch"]
         if arch != model.arch:
             raise ValueError(f"--resume: {last} is a {arch!r} run, not {model.arch!r}")
-        model.load_state_dict(load_file(str(last / WEIGHTS)))
-        return torch.load(last / STATE, map_location="cpu", weights_only=True)
+        model.load_state_dict(read_state_dict(last / WEIGHTS))  # a damaged file says so
+        try:
+            return torch.load(last / STATE, map_location="cpu", weights_only=True)
+        except Exception as err:  # truncated or foreign: the run cannot resume from it
+            raise damaged(last / STATE, err) from err
 
     def save(self, model: nn.Module, meta: dict, state: dict, improved: bool) -> None:
         if improved:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from edgetokens.checkpoint import CONFIG, read_checkpoint_info, save_checkpoint
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import non_negative_int, run_cli
 from edgetokens.models import create_model, get_architecture
 from edgetokens.models.complexity import count_flops, count_parameters
 from edgetokens.tasks import TASKS, get_task
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", help="trained checkpoint directory (e.g. runs/X/best)")
     parser.add_argument("--name", help="name of the shipped default (edgetokens/weights/NAME)")
     parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
-    parser.add_argument("--seed", type=int, default=1126, help="seed of the synthetic test subjects and cameras")
+    parser.add_argument("--seed", type=non_negative_int, default=1126, help="seed of the synthetic test subjects and cameras")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     def command():

@@ -25,7 +25,16 @@ import torch
 import torch.distributed as dist
 
 from edgetokens.checkpoint import WEIGHTS
-from edgetokens.clitools import run_cli
+from edgetokens.clitools import (
+    check_output,
+    float_in,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_cli,
+)
 from edgetokens.models import create_model
 from edgetokens.models.hot.official import load_official_weights
 from edgetokens.tasks import get_task
@@ -80,11 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="mix", help="pose: cmu | synthetic | mix | h36m:PATH; "
                    "depth: scenes (also for the default mix) | nyu:PATH | list:TRAIN.txt,TEST.txt")
     p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=4, help="clips per step (per process)")
-    p.add_argument("--lr", type=float, default=4e-5, help="AdamW learning rate (official: 4e-5 at batch 4)")
-    p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--lr-decay", type=float, default=0.99, help="learning-rate factor per epoch")
+    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--batch-size", type=positive_int, default=4, help="clips per step (per process)")
+    p.add_argument("--lr", type=positive_float, default=4e-5, help="AdamW learning rate (official: 4e-5 at batch 4)")
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.1)
+    p.add_argument("--lr-decay", type=positive_float, default=0.99, help="learning-rate factor per epoch")
     p.add_argument("--out", required=True, help="output directory (OUT/last, OUT/best)")
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue from OUT/last")
@@ -94,21 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="warm start: load the tensors this model shares with a checkpoint (a directory of ours "
                         "or an official .pth), e.g. a trained MixSTE into HoT-MixSTE; the rest keep their "
                         "initial values. Ignored by --resume, which continues from OUT/last")
-    p.add_argument("--seed", type=int, default=1126)
+    p.add_argument("--seed", type=non_negative_int, default=1126)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bf16 autocast for the forward pass (about 2x on CPUs with AMX; slower without)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--clips-per-epoch", type=int, default=None,
+    p.add_argument("--clips-per-epoch", type=positive_int, default=None,
                    help="train on a fixed random subset of this many clips (quick runs); depth: N training scenes")
-    p.add_argument("--eval-sequences", type=int, default=None,
+    p.add_argument("--eval-sequences", type=positive_int, default=None,
                    help="score only the first N test sequences (depth: N test scenes, default 100)")
     depth = p.add_argument_group("AiT depth (training.tasks.depth)")
     depth.add_argument("--tokenizer", default=None, help="stage 2: the trained ait-depth-vqvae checkpoint")
-    depth.add_argument("--mask-ratio", type=float, default=0.5,
+    depth.add_argument("--mask-ratio", type=float_in(0.0, 1.0, high_open=True), default=0.5,
                        help="stage 1 mask augmentation: share of 16x16 input patches zeroed (0 = off)")
-    depth.add_argument("--ar-sampling", type=float, default=0.0,
+    depth.add_argument("--ar-sampling", type=fraction, default=0.0,
                        help="ait-depth-ar: share of decoder inputs replaced by the model's own soft predictions "
                             "(scheduled sampling, two passes); 0 = plain teacher forcing")
     return p
@@ -117,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 def train(run: RunConfig | argparse.Namespace) -> dict:
     """Train the run `run` describes (a `RunConfig`, or parsed `build_parser()` arguments)."""
     config = run if isinstance(run, RunConfig) else RunConfig.from_args(run)
+    # never train into the checkpoint it starts from; RunDirectory decides about an existing OUT
+    check_output(config.out, (config.init, config.tokenizer), overwrite=True, directory=True)
     store = RunDirectory(config.out, config.resume, config.overwrite)  # refuses before any work
     rank, world = distributed_setup(config.device)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" else config.device)

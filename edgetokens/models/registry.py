@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import WEIGHTS, read_checkpoint_info
+from ..checkpoint import WEIGHTS, DamagedCheckpointError, read_checkpoint_info
 from ..zoo import pretrained_dir
 from .ait import VQVAE, AiTDepth, AiTDepthConfig
 from .hot import MixSTE, MixSTEConfig, MotionBERT, MotionBERTConfig
@@ -95,6 +95,8 @@ def create_model(name: str | None = None, pretrained: bool = False, checkpoint: 
         model = _build(info["arch"], {**config, **overrides})
         try:
             load_official_weights(model, path / WEIGHTS)
+        except DamagedCheckpointError:
+            raise  # the file itself is damaged: say so, not that it does not fit
         except ValueError as err:
             raise ValueError(f"{path / WEIGHTS} does not fit the architecture in its config.json: {err}") from err
         return model

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..clitools import OutputError
+
 DEPTH_ENCODINGS: tuple[str, ...] = ("mm", "mm8", "sunrgbd")
 UINT16_CEILING = 65535
 
@@ -55,16 +57,24 @@ def write_depth_png(path: str | os.PathLike, depth: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     millimetres = np.clip(np.round(np.nan_to_num(depth) * 1000), 0, UINT16_CEILING - 1).astype(np.uint16)
     if not cv2.imwrite(str(path), millimetres):
-        raise OSError(f"OpenCV could not write {path}")
+        raise OutputError(f"OpenCV could not write {path} (is the folder writable and the disk not full?)")
     return path
 
 
+# Bit depth and channel count as stored (16-bit depth stays 16-bit, grayscale stays one channel; alpha is
+# dropped) and the EXIF orientation applied, as viewers and a plain `cv2.imread(path)` show the image.
+# `IMREAD_UNCHANGED` would skip the orientation: a portrait phone JPEG would come back in the sensor's
+# landscape orientation, 90 degrees off its depth map and from the same file read any other way.
+IMREAD_AS_VIEWED = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
 def read_image_file(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """`cv2.imread(path, IMREAD_UNCHANGED)` with errors that name the file: missing, or not decodable."""
+    """`cv2.imread(path, IMREAD_AS_VIEWED)`: bit depth and channels as stored (alpha dropped), EXIF
+    orientation applied; errors that name the file: missing, or not decodable."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: {path}")
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    raw = cv2.imread(str(path), IMREAD_AS_VIEWED)
     if raw is None:
         raise ValueError(f"{path}: OpenCV cannot decode this {what} (corrupt or not an image)")
     return raw

@@ -1,6 +1,11 @@
 """Human3.6M in the VideoPose3D ``.npz`` format: loader, the 4 cameras, and a writer for our sources.
 
-Files (``np.savez_compressed`` of pickled dicts, read with ``allow_pickle=True``):
+Files (``np.savez_compressed`` of pickled dicts). They are read without running their pickles:
+numpy would unpickle them with ``allow_pickle=True``, and a crafted ``.npz`` then runs any code it
+likes. :func:`read_npz_entry` unpickles with a restricted unpickler that builds only dicts, lists,
+strings, numbers and numpy arrays (the few numpy reconstruction functions their pickles name) and
+refuses any other global with a ``ValueError`` naming the file, so a file from a stranger is data,
+never code. Keys without pickles are read with ``allow_pickle=False``.
 
 - ``data_3d_h36m.npz``: ``positions_3d`` -> dict[subject][action] = (T, 32, 3) world metres
   (Z-up). 17-joint arrays are accepted too.
@@ -24,8 +29,12 @@ reference only, and the 2D keypoints of the H36M files are used as given.
 
 from __future__ import annotations
 
+import collections
+import importlib
 import logging
 import os
+import pickle
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -175,24 +184,104 @@ def h36m_camera(subject: str, index: int, extrinsics: dict | None = None) -> Cam
     return camera_from_params({**H36M_CAMERA_INTRINSICS[index], **cams[index]})
 
 
-def _load_npz(path, key: str):
+def _numpy_function(module: str, name: str):
+    """numpy's own object for a name its pickles use (numpy 2 moved `numpy.core` to `numpy._core`)."""
+    try:
+        core = importlib.import_module(f"numpy._core.{module}")
+    except ImportError:  # numpy 1.x
+        core = importlib.import_module(f"numpy.core.{module}")
+    return getattr(core, name)
+
+
+# The globals that pickles of dicts / lists of numpy arrays name (protocols 2-5, numpy 1.x and 2.x),
+# all of which only rebuild arrays, dtypes and scalars. Anything else is refused.
+_SAFE_GLOBALS = {
+    **{(f"{package}.multiarray", name): ("multiarray", name) for package in ("numpy.core", "numpy._core")
+       for name in ("_reconstruct", "scalar")},
+    **{(f"{package}.numeric", "_frombuffer"): ("numeric", "_frombuffer") for package in ("numpy.core", "numpy._core")},
+}
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    """`_codecs.encode` as protocol-2 pickles use it (bytes stored as latin-1 text), and nothing else."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"it calls _codecs.encode with {encoding!r}")
+    return text.encode("latin1")
+
+
+_SAFE_OBJECTS = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                 ("_codecs", "encode"): _latin1_encode, ("collections", "OrderedDict"): collections.OrderedDict}
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Unpickles data only: numpy arrays, dtypes and scalars inside dicts, lists and tuples."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _SAFE_OBJECTS:
+            return _SAFE_OBJECTS[(module, name)]
+        if (module, name) in _SAFE_GLOBALS:
+            return _numpy_function(*_SAFE_GLOBALS[(module, name)])
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("it uses persistent ids")
+
+
+def _read_pickled_entry(path: Path, key: str) -> np.ndarray:
+    """An object array of an .npz (a pickle inside its .npy member), unpickled as data only."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as fp:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f"{path}: {key!r} is a .npy of version {version}, which this loader does not read")
+        try:
+            value = _DataUnpickler(fp).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: refusing to unpickle {key!r}: {err}. A VideoPose3D file holds only "
+                             "dicts, lists and numpy arrays, and anything else could run code on this "
+                             "machine; use the original file (or write one with save_videopose3d)") from None
+    if not isinstance(value, np.ndarray) or value.shape != tuple(shape) or value.dtype != dtype:
+        raise ValueError(f"{path}: {key!r} does not hold the {dtype} array of shape {shape} its header says")
+    return value
+
+
+def read_npz_entry(path: str | os.PathLike, key: str, required: bool = True):
+    """One entry of an .npz, its pickled dicts read as data (never code); None when absent and not
+    `required`. A 0-d object array is returned as the object it holds."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; download the VideoPose3D Human3.6M files or write them "
                                 "with save_videopose3d")
-    with np.load(path, allow_pickle=True) as data:
-        if key not in data.files:
-            raise ValueError(f"{path}: missing key {key!r} (keys: {data.files}); is this a VideoPose3D file?")
-        value = data[key]
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not an .npz archive (damaged, or not a VideoPose3D file?)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if key not in data.files:
+                if not required:
+                    return None
+                raise ValueError(f"{path}: missing key {key!r} (keys: {data.files}); is this a VideoPose3D file?")
+            try:
+                value = data[key]
+            except ValueError as err:  # an object array: numpy would need allow_pickle=True
+                if "allow_pickle" not in str(err):
+                    raise
+                value = None
+        if value is None:
+            value = _read_pickled_entry(path, key)
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ValueError(f"{path} is not a readable .npz file (damaged or not a VideoPose3D file?): {err}") from err
     return value.item() if value.dtype == object and value.shape == () else value
+
+
+def _load_npz(path, key: str):
+    return read_npz_entry(path, key)
 
 
 def _optional_npz(path, key: str):
-    with np.load(path, allow_pickle=True) as data:
-        if key not in data.files:
-            return None
-        value = data[key]
-    return value.item() if value.dtype == object and value.shape == () else value
+    return read_npz_entry(path, key, required=False)
 
 
 def _to_17(positions: np.ndarray, where: str) -> np.ndarray:

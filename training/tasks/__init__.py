@@ -29,7 +29,9 @@ class TaskData:
     train: the training set (items are dicts; `set_epoch(epoch)` when its sampling depends on the
     epoch), or None where only test data were asked for; test: what the task's `metrics` take;
     info: recorded in checkpoints (`data` in config.json); unit: what one training sample is ("clip",
-    "image"), for progress bars and the `<unit>s_per_s` / `<unit>s_per_epoch` records.
+    "image"), for progress bars and the `<unit>s_per_s` / `<unit>s_per_epoch` records; validation:
+    data in the `test` format drawn from the training split, for tuning decisions (accuracy-controlled
+    PTQ) that must not see the test split whose numbers are reported, or None.
     """
 
     train: Dataset | None
@@ -37,6 +39,7 @@ class TaskData:
     info: dict
     sample_calibration: Callable[[int, int], list[np.ndarray]]
     unit: str = "sample"
+    validation: Any = None
 
     def calibration(self, count: int, seed: int) -> list[np.ndarray]:
         """`count` calibration samples from the training split (fewer where it is smaller), each shaped

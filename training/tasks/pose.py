@@ -19,6 +19,7 @@ from training.losses import hot_loss
 from training.tasks import Publishing, TaskData, TrainStep
 
 PUBLISH_SPLITS = ("cmu", "synthetic")  # a shipped lifter records its accuracy on both test splits
+VALIDATION_SEQUENCES = 8  # training sequences, spread over the split, that tuning decisions are scored on
 
 
 def training_clips(views: Sequence, model: nn.Module, seed: int) -> PoseClipDataset:
@@ -48,8 +49,10 @@ def build_data(config: DataConfig, model: nn.Module) -> TaskData:
     info = {"source": config.source, "root": config.root, "seed": config.seed,
             "train_sequences": len(train_views), "train_frames": sum(len(v) for v in train_views),
             "test_sequences": len(test_views)}
+    step = max(1, len(train_views) // VALIDATION_SEQUENCES)
     return TaskData(training_clips(train_views, model, config.seed), test_views, info,
-                    lambda count, seed: calibration_clips(train_views, model, count, seed), unit="clip")
+                    lambda count, seed: calibration_clips(train_views, model, count, seed), unit="clip",
+                    validation=train_views[::step][:VALIDATION_SEQUENCES])
 
 
 def pose_step(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:

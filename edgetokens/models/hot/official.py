@@ -6,6 +6,7 @@ The only place that knows the official parameter names. Accepts plain state_dict
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ...checkpoint import DamagedCheckpointError
 from .mixste import MixSTE
 from .motionbert import MotionBERT
 
@@ -76,7 +78,6 @@ def read_state_dict(source: str | Path | Mapping) -> dict[str, torch.Tensor]:
             raise FileNotFoundError(f"checkpoint not found: {path}")
         try:
             if path.suffix == ".safetensors":
-
                 state = load_file(str(path))
             elif path.suffix == ".npz":
                 with np.load(path, allow_pickle=False) as data:
@@ -84,8 +85,16 @@ def read_state_dict(source: str | Path | Mapping) -> dict[str, torch.Tensor]:
                              if k.startswith("param/")} or {k: torch.from_numpy(data[k]) for k in data.files}
             else:
                 state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # corrupt or foreign file: say which and why
-            raise ValueError(f"could not read checkpoint {path}: {err}") from err
+        except pickle.UnpicklingError as err:  # torch's weights_only refusal: pickled code, not tensors
+            raise ValueError(f"could not read checkpoint {path}: it holds pickled objects besides tensors, which "
+                             f"are refused (they could run code): {err}") from err
+        except ValueError as err:
+            if "allow_pickle" in str(err):
+                raise ValueError(f"could not read checkpoint {path}: it holds pickled objects, which are "
+                                 "refused (they could run code)") from err
+            raise damaged(path, err) from err
+        except Exception as err:  # a truncated, corrupt or foreign file
+            raise damaged(path, err) from err
     for key in _WRAPPER_KEYS:
         if key in state and isinstance(state[key], Mapping):
             state = dict(state[key])
@@ -94,6 +103,12 @@ def read_state_dict(source: str | Path | Mapping) -> dict[str, torch.Tensor]:
     if not tensors:
         raise ValueError(f"no tensors found in checkpoint (top-level keys: {sorted(state)[:10]})")
     return {k: torch.as_tensor(v) for k, v in tensors.items()}
+
+
+def damaged(path: Path, err: BaseException) -> DamagedCheckpointError:
+    detail = " ".join(str(err).split()) or type(err).__name__
+    return DamagedCheckpointError(f"checkpoint file {path} is damaged or not a {path.suffix or 'checkpoint'} file "
+                                  f"(truncated download or copy?): {detail}. Download or save it again")
 
 
 def to_our_names(model: nn.Module, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
