@@ -79,14 +79,20 @@ class BlazePose:
     def landmarks_in(self, image_bgr: np.ndarray, roi: Roi) -> tuple[float, np.ndarray]:
         """The landmark model on one ROI: (pose flag score, (33, 5) x, y, z in image pixels,
         visibility and presence in [0, 1])."""
+        flag, points = self.all_landmarks_in(image_bgr, roi)
+        return flag, points[:NUM_LANDMARKS]
+
+    def all_landmarks_in(self, image_bgr: np.ndarray, roi: Roi) -> tuple[float, np.ndarray]:
+        """As `landmarks_in`, with all 39 model points: the 33 body landmarks, then the 2 auxiliary
+        alignment points (33: hip centre, 34: scale and rotation point, as the detector's keypoints 0
+        and 1; video mode's next ROI comes from them), then 4 unused ones."""
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         crop = warp_crop(rgb, roi, LANDMARK_SIZE, border=cv2.BORDER_REPLICATE)
         out = self.landmarker.run(crop.astype(np.float32)[None] / 255.0)
         raw = out[self._lm_points].reshape(-1, 5).astype(np.float64)
         # MediaPipe refines x, y from the 64x64 heatmap (kernel 7, min confidence 0.5) in crop units
-        xy = refine_from_heatmap(raw[:, :2] / LANDMARK_SIZE, out[self._lm_heatmap][0])[:NUM_LANDMARKS]
-        raw = raw[:NUM_LANDMARKS]
-        points = np.empty((NUM_LANDMARKS, 5), dtype=np.float32)
+        xy = refine_from_heatmap(raw[:, :2] / LANDMARK_SIZE, out[self._lm_heatmap][0])
+        points = np.empty((len(raw), 5), dtype=np.float32)
         points[:, :2] = crop_to_image(xy * LANDMARK_SIZE, roi, LANDMARK_SIZE)
         points[:, 2] = raw[:, 2] * roi.width / LANDMARK_SIZE
         points[:, 3:] = sigmoid(raw[:, 3:5])

@@ -12,7 +12,8 @@ PACKAGES = ("edgetokens", "training", "compression", "runtimes")
 # The SDK's user-facing layer; every other edgetokens module is the core (models, maths, formats).
 # `edgetokens/__init__.py` loads its public names on first use, so the package itself is core.
 TOP = {f"edgetokens.{m}" for m in ("predictor", "pose_predictor", "depth", "stream", "resolve", "cli",
-                                   "cli_commands", "demo", "benchmark", "blazepose")}
+                                   "cli_commands", "demo", "benchmark", "blazepose",
+                                   "blazepose_video")}
 LAYER_ORDER = ("core", "runtimes", "training", "compression", "top")
 # `python -m runtimes.benchmark` is the benchmark's command name; the benchmark itself is on top.
 EXCEPTIONS = {("runtimes.benchmark", "edgetokens.benchmark")}
