@@ -11,7 +11,6 @@ or an empty directory is replaced, never a folder of something else.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -28,7 +27,16 @@ from edgetokens.checkpoint import CONFIG, read_checkpoint_info
 from edgetokens.clitools import positive_int, run_cli
 from edgetokens.models import create_model, model_for
 from edgetokens.versions import package_versions
-from runtimes.manifest import EXAMPLES, MANIFEST, BundleError, Manifest, read_manifest, sha256_file, verify_files
+from runtimes.manifest import (
+    EXAMPLES,
+    MANIFEST,
+    BundleError,
+    Manifest,
+    is_bundle_directory,
+    read_manifest,
+    sha256_file,
+    verify_files,
+)
 
 from .accuracy import score_artifacts
 from .export import export_int8, export_onnx, export_openvino
@@ -56,18 +64,6 @@ def check_replaceable(out: str | Path) -> None:
     raise FileExistsError(f"{out} is not an edgetokens bundle (no {MANIFEST}) and not empty; --overwrite "
                           "replaces only a bundle or an empty directory, so nothing was deleted: choose "
                           "another --out or remove it yourself")
-
-
-def is_bundle_directory(path: Path) -> bool:
-    """A directory holding our manifest.json (a JSON object with a format version and a file list)."""
-    manifest = path / MANIFEST
-    if manifest.is_symlink() or not manifest.is_file():
-        return False
-    try:
-        raw = json.loads(manifest.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(raw, dict) and "format_version" in raw and "files" in raw and "artifacts" in raw
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

@@ -54,7 +54,7 @@ class Predictor:
         self.precision = precision
         self.info, torch_model = resolve_model(model, weights, cache_dir, precision=precision,
                                                need_torch=str(device).startswith("torch") or backend == "torch")
-        source = ModelSource.open(self.info.bundle, torch_model)
+        source = ModelSource.open(self.info.bundle, torch_model, verify=not self.info.verified)
         check_bundle_task(source, self.task, type(self).__name__)
         self.manifest = source.manifest  # None for a bare .onnx / .xml
         self._check_manifest()

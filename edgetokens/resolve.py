@@ -44,6 +44,7 @@ class ModelInfo:
     metrics_source: str = "training (torch fp32)"
     metrics_precision: str = "fp32"  # the precision `metrics` were measured at
     export_ms: float = 0.0  # time spent exporting the checkpoint into the cache (0 when cached)
+    verified: bool = False  # the bundle's file hashes were just checked (a cache hit), so opening it need not
 
 
 
@@ -131,11 +132,7 @@ def damaged_cache_entry(bundle: Path) -> bool:
         return False
     except BundleError as err:
         log.warning("the cached bundle %s is damaged (%s); exporting it again", bundle, err)
-    try:
-        raw = json.loads((bundle / manifest.MANIFEST).read_text())
-        readable = isinstance(raw, dict) and {"format_version", "files", "artifacts"} <= set(raw)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        readable = False
+    readable = manifest.is_bundle_directory(bundle)
     if not readable:  # not recognisable as a bundle any more: `overwrite` would refuse to replace it
         discard_cache_entry(bundle)
     return readable
@@ -176,7 +173,9 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
         info.metrics, info.metrics_source, info.metrics_precision = qat_metrics, "QAT INT8 (torch fake-quant)", "int8"
     model = None
     with _export_lock:
-        replace = damaged_cache_entry(bundle)
+        cached = (bundle / manifest.MANIFEST).is_file()
+        replace = damaged_cache_entry(bundle)  # hashes a cached entry's files once
+        info.verified = cached and not replace and (bundle / manifest.MANIFEST).is_file()
         if replace or not (bundle / manifest.MANIFEST).is_file():
             from compression.bundle import build_bundle  # deferred: torch export + OpenVINO, only on a cache miss
 

@@ -95,6 +95,19 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def is_bundle_directory(path: Path) -> bool:
+    """Whether `path` looks like one of our bundles: a manifest.json (not a link) holding a JSON object
+    with a format version, a file list and artifacts. Says nothing about the files' integrity."""
+    manifest = path / MANIFEST
+    if manifest.is_symlink() or not manifest.is_file():
+        return False
+    try:
+        raw = json.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(raw, dict) and {"format_version", "files", "artifacts"} <= set(raw)
+
+
 def read_manifest(bundle: str | Path, verify: bool = True) -> Manifest:
     """Parse and (by default) verify a bundle directory's manifest against its files.
 
