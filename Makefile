@@ -3,6 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CMU    ?= ../shared/data/cmu-mocap
+POSITIONS ?= ../shared/data/cmu-positions
 
 .PHONY: install demo test weights clean
 
@@ -26,20 +27,27 @@ test: $(STAMP)
 
 # The shipped defaults (edgetokens/weights), exactly as they were made: train, then publish with
 # the measured test metrics, then QAT for the INT8 state of hot-mixste (edgetokens/weights/hot-mixste/int8,
-# built into INT8 artifacts on first use of precision="int8"). The epoch counts are those the shipped
-# runs completed (long runs were continued with --resume across sessions).
+# built into INT8 artifacts on first use of precision="int8"), started from the shipped FP32 weights.
+# The epoch counts are those the shipped runs completed (long runs were continued with --resume).
+# hot-mixste continues on all real motion (CMU ASF/AMC + cmu-positions + synthetic) with H36M, COCO
+# and BlazePose-style 2D (--input-layout mixed), so it takes what detectors give.
 TRAIN   = $(PY) -m training.train --data mix --data-root $(CMU) --batch-size 32 --lr 1e-3 --lr-decay 0.9 --amp bf16 --threads 1
+REAL    = $(PY) -m training.train --data real --data-root $(CMU) --positions-root $(POSITIONS) --input-layout mixed \
+	--batch-size 32 --lr 5e-4 --lr-decay 0.9 --amp bf16 --threads 1
 PUBLISH = $(PY) -m training.publish --data-root $(CMU)
 # Depth: stage 1 (tokenizer), then stage 2 (solver) on 1,000 new scenes per epoch.
 DEPTH   = $(PY) -m training.train --data scenes --clips-per-epoch 1000 --batch-size 16 --lr 3e-4 --threads 1
 DEPTH_EPOCHS = 50
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 8 --out runs/hot-mixste
+	$(REAL) --model hot-mixste --init runs/hot-mixste/best --epochs 6 --out runs/hot-mixste-real
 	$(TRAIN) --model mixste --epochs 8 --out runs/mixste
 	$(TRAIN) --model hot-motionbert --epochs 3 --out runs/hot-motionbert
 	$(TRAIN) --model motionbert --epochs 3 --out runs/motionbert
-	for m in hot-mixste mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
-	$(PY) -m compression.qat --model hot-mixste --data mix --data-root $(CMU) --epochs 2 --clips-per-epoch 2000 \
+	$(PUBLISH) --checkpoint runs/hot-mixste-real/best --name hot-mixste
+	for m in mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
+	$(PY) -m compression.qat --model hot-mixste --data real --data-root $(CMU) --positions-root $(POSITIONS) \
+		--epochs 2 --clips-per-epoch 2000 \
 		--threads 1 --out runs/bundles/hot-mixste-int8 --overwrite --publish
 	$(DEPTH) --model ait-depth-vqvae --epochs 8 --out runs/ait-depth-vqvae
 	$(DEPTH) --model ait-depth --tokenizer runs/ait-depth-vqvae/best --epochs $(DEPTH_EPOCHS) --out runs/ait-depth

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 from torch import nn
 
+from training.data.layouts import INPUT_LAYOUTS, data_layout_for
 from training.tasks.pose import calibration_clips as _pose_calibration_clips
 
 log = logging.getLogger(__name__)
@@ -34,3 +35,20 @@ def check_calibration_count(count: int, what: str = "clips") -> None:
     if count < RECOMMENDED_CLIPS:
         log.warning("only %d calibration %s (NNCF recommends %d); quantization ranges may be poor",
                     count, what, RECOMMENDED_CLIPS)
+
+
+def add_layout_arguments(parser) -> None:
+    """`--input-layout` and `--positions-root`, as `training.train` has them, for calibration and QAT data."""
+    parser.add_argument("--input-layout", choices=INPUT_LAYOUTS, default=None,
+                        help="2D layout of the pose views (default: the layouts the checkpoint was trained on)")
+    parser.add_argument("--positions-root", default=None,
+                        help="the cmu-positions folder for --data real / cmu-positions (default: beside --data-root)")
+
+
+def data_layout(requested: str | None, model: nn.Module) -> str:
+    """The layout calibration and QAT data are drawn in: `requested`, else what `model` was trained on
+    (its config's `input_layouts`; "h36m" for models without one)."""
+    if requested is not None:
+        return requested
+    trained = getattr(model.config, "input_layouts", None)
+    return "h36m" if trained is None else data_layout_for(trained)

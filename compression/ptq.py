@@ -21,7 +21,7 @@ import nncf
 from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
 from compression.bundle import extend_bundle
-from compression.calibration import check_calibration_count
+from compression.calibration import add_layout_arguments, check_calibration_count, data_layout
 from edgetokens.clitools import check_output, non_negative_float, non_negative_int, positive_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.tasks import get_task
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-sequences", type=positive_int, default=None,
                    help="score only the first N test sequences (pose) or N test images (depth; default 100)")
     p.add_argument("--seed", type=non_negative_int, default=1126)
+    add_layout_arguments(p)
     p.add_argument("--out", required=True, help="bundle directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (never --bundle itself)")
     return p
@@ -119,7 +120,8 @@ def run(args: argparse.Namespace) -> Path:
     keep_float = parse_keep_float(args.keep_float, model)
     check_calibration_count(args.calibration_clips)
     data = task.load("data")(DataConfig(source=args.data, root=args.data_root, seed=args.seed,
-                                        test_count=args.eval_sequences), model)
+                                        test_count=args.eval_sequences, positions_root=args.positions_root,
+                                        input_layout=data_layout(args.input_layout, model)), model)
     clips = data.calibration(args.calibration_clips, args.seed)
     validation = None
     if args.max_drop is not None:  # scored on the task's validation data, never on the reported test split

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from compression.bundle import build_bundle
-from compression.calibration import check_calibration_count
+from compression.calibration import add_layout_arguments, check_calibration_count, data_layout
 from edgetokens.atomic import atomic_directory
 from edgetokens.checkpoint import INT8_STATE, NNCF_CONFIG, WEIGHTS, read_checkpoint_info, save_checkpoint
 from edgetokens.clitools import check_output, non_negative_int, positive_float, positive_int, run_cli
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="our checkpoint directory (model.safetensors + config.json)")
     src.add_argument("--model", help="a shipped default (edgetokens/weights/NAME)")
-    p.add_argument("--data", default="mix", help="cmu | synthetic | mix | h36m:PATH (calibration, fine-tuning, test)")
+    p.add_argument("--data", default="mix", help="cmu | cmu-positions | synthetic | mix | real | h36m:PATH | bvh:FOLDER (calibration, fine-tuning, test)")
     p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
     p.add_argument("--epochs", type=non_negative_int, default=2,
                    help="QAT fine-tuning epochs (0 = PTQ initialisation only)")
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"parts kept in float: comma list of {', '.join(KEEP_FLOAT_PARTS)} (or 'none')")
     p.add_argument("--eval-sequences", type=positive_int, default=None, help="score only the first N test sequences")
     p.add_argument("--seed", type=non_negative_int, default=1126)
+    add_layout_arguments(p)
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--out", required=True, help="bundle directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle (never the checkpoint)")
@@ -163,7 +164,9 @@ def run(args: argparse.Namespace) -> dict:
     config = RunConfig(model=model.arch, out=str(out.with_name(out.name + ".qat")), epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, weight_decay=0.0, lr_decay=1.0, resume=args.resume,
                        data=DataConfig(source=args.data, root=args.data_root, seed=args.seed,
-                                       train_count=args.clips_per_epoch, test_count=args.eval_sequences),
+                                       train_count=args.clips_per_epoch, test_count=args.eval_sequences,
+                                       positions_root=args.positions_root,
+                                       input_layout=data_layout(args.input_layout, model)),
                        threads=args.threads)
     data = task.load("data")(config.data, model)
     metrics = task.load("metrics")

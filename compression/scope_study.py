@@ -23,7 +23,7 @@ from edgetokens.tasks import get_task
 from edgetokens.zoo import pretrained_dir
 from training.config import DataConfig
 
-from .calibration import check_calibration_count
+from .calibration import add_layout_arguments, check_calibration_count, data_layout
 from .qat import quantize_torch
 from .scopes import DEFAULT_KEEP_FLOAT, KEEP_FLOAT_PARTS, parse_keep_float
 
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                          "compression.qat fine-tunes")
     variants = [parse_keep_float(v, model) for v in args.variants.split(";")]
     data = task.load("data")(DataConfig(source=args.data, root=args.data_root, seed=args.seed,
-                                        test_count=args.eval_sequences), model)
+                                        test_count=args.eval_sequences, positions_root=args.positions_root,
+                                        input_layout=data_layout(args.input_layout, model)), model)
     metrics = task.load("metrics")
     check_calibration_count(args.calibration_clips)
     clips = data.calibration(args.calibration_clips, args.seed)
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration-clips", type=positive_int, default=300)
     p.add_argument("--eval-sequences", type=positive_int, default=None)
     p.add_argument("--seed", type=non_negative_int, default=1126)
+    add_layout_arguments(p)
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)

@@ -10,6 +10,7 @@ rounds so ratios hold on a busy machine), frames/s (frames one call handles / p5
 frames, one image for depth), the predictor's extra timed calls (`--stream [K]`: a pose lifter's
 PoseStream with stride K, timed per K pushes, so it is the sustained rate), GFLOPs of one call, and
 the task's headline metric (`Task.best_metric`: MPJPE mm for pose, RMSE m for depth).
+`--video FILE` times video -> 3D per stage instead (`edgetokens.benchmark_video`).
 Each model also gets an `eager` row: its torch module run directly, the baseline for `speedup`.
 
 Accuracy: with `--eval-data F.npz` (pose: arrays `inputs_<i>` (L, 17, C) normalised and
@@ -38,6 +39,7 @@ from runtimes.cpuinfo import describe_cpu
 from runtimes.devices import BACKEND_FORMAT, describe_machine
 from runtimes.timing import summarize, time_side_by_side
 
+from .benchmark_video import add_video_arguments, run_video
 from .clitools import (
     check_image_extension,
     check_outputs,
@@ -326,6 +328,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m runtimes.benchmar
     parser.add_argument("--plot", type=Path, help="latency vs accuracy picture (.png, .jpg, ...)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing --json/--csv/--md/--plot files")
     parser.add_argument("-v", "--verbose", action="store_true")
+    add_video_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     return run_cli(lambda: run(args), prog)
@@ -345,6 +348,13 @@ def check_report_outputs(args) -> None:
 
 def run(args) -> int:
     check_report_outputs(args)
+    if args.video:  # video -> 3D per stage (`edgetokens.benchmark_video`)
+        video_rows = run_video(args)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": machine_summary(), "video": str(args.video),
+                                             "rows": video_rows}, indent=2))
+        return 0
     rows = run_benchmark(args)
     machine = machine_summary()
     markdown = to_markdown(rows, machine)

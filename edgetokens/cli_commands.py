@@ -20,6 +20,7 @@ from runtimes.devices import (
 )
 
 from . import Predictor
+from .cli_video import add_video_command
 from .clitools import check_image_extension, check_output, check_outputs, positive_int, write_image
 from .keypoints_io import load_keypoints, save_poses
 from .tasks import get_task
@@ -161,3 +162,5 @@ def add_commands(sub) -> None:
                        description="Runs python -m runtimes.benchmark with the same arguments "
                                    "(edgetokens benchmark --help lists them); `edgetokens.cli.main` hands "
                                    "them over before parsing.", add_help=False)
+
+    add_video_command(sub)

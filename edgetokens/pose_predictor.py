@@ -79,9 +79,21 @@ class PosePredictor(Predictor):
     task = "pose3d"
 
     def _check_manifest(self) -> None:
-        skeleton = self.manifest.preprocessing.get("skeleton", "h36m-17") if self.manifest else "h36m-17"
+        preprocessing = self.manifest.preprocessing if self.manifest else {}
+        skeleton = preprocessing.get("skeleton", "h36m-17")
         if skeleton != "h36m-17":
             raise BundleError(f"{self.info.bundle} expects skeleton {skeleton!r}; the pose Predictor feeds 'h36m-17'")
+        # bundles exported before the layout was recorded come from H36M-layout training
+        self.input_layouts = tuple(preprocessing.get("input_layouts", ("h36m",)))
+        self._warned_layouts: set[str] = set()
+
+    def check_trained_layout(self, layout: str) -> None:
+        """Log a warning (once per layout) when `layout` is not one the model was trained on."""
+        if layout in self.input_layouts or layout in self._warned_layouts:
+            return
+        self._warned_layouts.add(layout)
+        log.warning("%s was trained on %s-layout 2D keypoints, not %r: expect lower accuracy (a lifter trained "
+                    "with --input-layout mixed takes both)", self.info.name, "/".join(self.input_layouts), layout)
 
     def _check_inputs(self, spec) -> None:
         if len(spec.shape) != 4 or spec.shape[2] != H36M_NUM_JOINTS or spec.shape[3] not in (2, 3):
@@ -125,6 +137,7 @@ class PosePredictor(Predictor):
         """
         start = time.perf_counter()
         prepared_keypoints = prepare_observed_keypoints(keypoints, image_size, layout, scores, self.in_channels)
+        self.check_trained_layout(layout)
         inputs, observed = prepared_keypoints.inputs, prepared_keypoints.observed
         unseen = int((~observed.any(-1)).sum())
         if unseen:
@@ -145,7 +158,9 @@ class PosePredictor(Predictor):
                stride: int = 1) -> "PoseStream":
         """A per-frame lifter for live video (causal window). `stride` > 1 runs the model once every
         `stride` frames and returns poses `stride - 1` frames late: see `PoseStream`."""
-        return PoseStream(self, image_size, layout, flip, stride)
+        stream = PoseStream(self, image_size, layout, flip, stride)
+        self.check_trained_layout(layout)
+        return stream
 
 
 def load_eval_file(path: str | Path, in_channels: int, max_frames: int | None) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -1,42 +1,34 @@
-"""A video -> 3D poses and a side-by-side video (the 2D input drawn on the frame | the 3D skeleton).
+"""A video -> 3D poses and a side-by-side video (the 2D skeleton drawn on the frame | the 3D skeleton).
 
-    python examples/video_to_3d.py walk.mp4 --out walk_3d.mp4                # 2D from rtmlib
-    python examples/video_to_3d.py walk.mp4 --keypoints walk.json --out ... # 2D from your own detector
+    python examples/video_to_3d.py walk.mp4 --out walk_3d.mp4 --json walk.json   # BlazePose 2D, offline
+    python examples/video_to_3d.py walk.mp4 --keypoints walk.json --out ...     # 2D from your own detector
 
-The 2D step is not part of edgetokens. With `--keypoints`, any COCO-17 keypoint file works (see
-pose_from_keypoints.py). Without it, rtmlib (`pip install rtmlib`; RTMPose + YOLOX on ONNX Runtime)
-detects people per frame and the highest-scoring one is lifted; rtmlib downloads its ONNX models on
-first use, which needs internet, so that path was not run on the project's offline machines. Without
-a video, `--keypoints` plus `--image-size` draws on a blank canvas.
+Without `--keypoints`, `edgetokens.VideoPose` finds one person per frame with the shipped BlazePose
+models (detect, then track until lost; no download), lifts each run of frames with a person and
+leaves frames without one empty: the same pipeline as `edgetokens video`. With `--keypoints`, any
+COCO-17 keypoint file works (see pose_from_keypoints.py); without a video, `--keypoints` plus
+`--image-size` draws on a blank canvas.
 """
 import argparse
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edgetokens import Predictor, viz
+from edgetokens import Predictor, VideoPose, viz
+from edgetokens.cli_video import write_pose_video
 from edgetokens.keypoints_io import load_keypoints, save_poses
 from edgetokens.clitools import positive_float, positive_int
 
 
-def detect_with_rtmlib(frames):
-    try:
-        from rtmlib import Body
-    except ImportError:
-        raise SystemExit("no --keypoints given and rtmlib is not installed: pip install rtmlib, or pass "
-                         "--keypoints FILE from your 2D detector") from None
-    body = Body(mode="balanced", backend="onnxruntime", device="cpu")
-    keypoints, scores = [], []
-    for frame in frames:
-        kp, sc = body(frame)  # (people, 17, 2), (people, 17)
-        if len(kp) == 0:
-            keypoints.append(np.full((17, 2), np.nan))
-            scores.append(np.zeros(17))
-            continue
-        best = int(np.argmax(np.mean(sc, axis=1)))
-        keypoints.append(kp[best])
-        scores.append(sc[best])
-    return np.stack(keypoints), np.stack(scores)
+def video_with_blazepose(args) -> None:
+    """The whole pipeline in the SDK: VideoPose (BlazePose + lifter), then the side-by-side video."""
+    result = VideoPose(args.model, device=args.device, fallback="cpu").run(args.video, progress=True)
+    if args.json:
+        result.save_json(args.json)
+    write_pose_video(args.video, result, Path(args.out))
+    print(f"{result.frame_count} frames, a person in {int(result.found.sum())}, 2D on {result.devices['detector']}, "
+          f"3D on {result.devices['lifter']}: {result.frames_per_second['total']:.0f} frames/s -> {args.out}")
 
 
 def read_video(path):
@@ -56,7 +48,7 @@ def read_video(path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("video", nargs="?", help="input video (optional with --keypoints)")
-    p.add_argument("--keypoints", help="2D keypoints file (COCO-17 JSON, .npy, .npz) instead of rtmlib")
+    p.add_argument("--keypoints", help="2D keypoints file (COCO-17 JSON, .npy, .npz) instead of BlazePose")
     p.add_argument("--image-size", type=positive_int, nargs=2, metavar=("W", "H"), help="without a video")
     p.add_argument("--fps", type=positive_float, default=25.0, help="without a video")
     p.add_argument("--model", default="hot-mixste")
@@ -65,15 +57,13 @@ def main(argv=None):
     p.add_argument("--json", help="also write the 3D poses here")
     args = p.parse_args(argv)
 
-    frames, fps = read_video(args.video) if args.video else ([], args.fps)
-    if args.keypoints:
-        data = load_keypoints(args.keypoints)
-        keypoints, scores, layout = data.keypoints, data.scores, data.layout or "coco"
-    else:
-        if not frames:
+    if not args.keypoints:
+        if not args.video:
             p.error("pass a video, or --keypoints with --image-size")
-        keypoints, scores = detect_with_rtmlib(frames)
-        layout = "coco"
+        return video_with_blazepose(args)
+    frames, fps = read_video(args.video) if args.video else ([], args.fps)
+    data = load_keypoints(args.keypoints)
+    keypoints, scores, layout = data.keypoints, data.scores, data.layout or "coco"
     if frames:
         image_size = (frames[0].shape[1], frames[0].shape[0])
     elif args.image_size:

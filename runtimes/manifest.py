@@ -32,7 +32,7 @@ FORMAT_VERSION = 1
 # Bump when exporting the same weights gives different artifacts or manifest contents (graph, recorded
 # accuracy settings). Bundles exported on first use are cached under a key that includes it, so an
 # upgrade re-exports them instead of reusing a stale one.
-EXPORT_REVISION = 4
+EXPORT_REVISION = 5
 MANIFEST = "manifest.json"
 EXAMPLES = "examples.npz"  # the model's example inputs (`Signature.examples`), for warm-up and probes
 PRECISIONS = ("fp32", "fp16", "int8")

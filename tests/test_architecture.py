@@ -13,7 +13,8 @@ PACKAGES = ("edgetokens", "training", "compression", "runtimes")
 # `edgetokens/__init__.py` loads its public names on first use, so the package itself is core.
 TOP = {f"edgetokens.{m}" for m in ("predictor", "pose_predictor", "depth", "stream", "resolve", "cli",
                                    "cli_commands", "demo", "benchmark", "blazepose",
-                                   "blazepose_video")}
+                                   "blazepose_video", "video_pose", "video_stream", "cli_video",
+                                   "agreement", "benchmark_video")}
 LAYER_ORDER = ("core", "runtimes", "training", "compression", "top")
 # `python -m runtimes.benchmark` is the benchmark's command name; the benchmark itself is on top.
 EXCEPTIONS = {("runtimes.benchmark", "edgetokens.benchmark")}

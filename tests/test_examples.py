@@ -61,10 +61,25 @@ def test_video_to_3d_from_a_keypoint_file(hot_checkpoint, coco_json, tmp_path, e
     assert capture.read()[1].shape == (360, 480 + 360, 3)  # frame scaled to 360 px high | 3D panel
 
 
-def test_webcam_stream_replays_a_file(hot_checkpoint, coco_json, env):
-    out = run("webcam_stream.py", "--keypoints", coco_json, "--image-size", 1000, 1000, "--stride", 2,
-              "--model", hot_checkpoint, "--frames", 30, env=env)
-    assert "30 frames streamed" in out and "stride 2" in out
+def test_video_to_3d_with_blazepose_offline(hot_checkpoint, tmp_path, env):
+    from edgetokens.assets import WALKING_CLIP
+
+    run("video_to_3d.py", WALKING_CLIP, "--model", hot_checkpoint, "--out", tmp_path / "o.mp4",
+        "--json", tmp_path / "o.json", env=env)
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 120
+    frames = json.loads((tmp_path / "o.json").read_text())["per_frame"]
+    found = [f["found"] for f in frames]
+    assert len(frames) == 120 and 0 < sum(found) < 120  # the clip has a person, then an empty room
+    assert all((f["pose_3d"] is None) == (not f["found"]) for f in frames)
+
+
+def test_webcam_stream_replays_a_video(hot_checkpoint, env):
+    from edgetokens.assets import WALKING_CLIP
+
+    out = run("webcam_stream.py", "--video", WALKING_CLIP, "--stride", 2, "--model", hot_checkpoint,
+              "--frames", 30, env=env)
+    assert "30 frames streamed (a person in 30)" in out and "stride 2" in out
 
 
 @pytest.mark.slow

@@ -114,6 +114,29 @@ def test_coco_layout_and_scores(predictor):
     assert prepare_keypoints(coco[:2], SIZE, "h36m", None, in_channels=3)[..., 2].min() == 1
 
 
+def test_the_trained_input_layout_is_recorded_and_a_foreign_one_warned_once(checkpoint, cache, tmp_path, caplog):
+    predictor = Predictor("hot-mixste", device="onnxruntime:cpu", weights=checkpoint, cache_dir=cache)
+    assert predictor.input_layouts == ("h36m",)  # a checkpoint trained before layouts were recorded
+    assert predictor.manifest.preprocessing["input_layouts"] == ["h36m"]
+    with caplog.at_level("WARNING", logger="edgetokens.pose_predictor"):
+        predictor.predict(pixels(10), SIZE, layout="coco")
+        predictor.predict(pixels(10), SIZE, layout="coco")
+        predictor.predict(pixels(10), SIZE, layout="h36m")
+    assert [r.getMessage().count("not 'coco'") for r in caplog.records] == [1]
+
+    from edgetokens.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    save_checkpoint(create_model("hot-mixste", input_layouts=["h36m", "coco"]), tmp_path / "both")
+    both = Predictor("hot-mixste", device="onnxruntime:cpu", weights=tmp_path / "both", cache_dir=cache)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="edgetokens.pose_predictor"):
+        both.predict(pixels(10), SIZE, layout="coco")
+    assert both.input_layouts == ("h36m", "coco") and not caplog.records
+    with pytest.raises(ValueError, match="input_layouts"):
+        create_model("hot-mixste", input_layouts=["openpose"])
+
+
 def test_missing_joints_are_masked_through_scores(predictor):
     kp = pixels(20, seed=2)
     kp[5, 3] = np.nan

@@ -264,7 +264,7 @@ def test_two_process_training_stays_in_sync(tmp_path):
 
 
 @pytest.mark.slow
-def test_publish_records_both_test_splits(shared_dir, tmp_path, monkeypatch):
+def test_publish_records_every_test_split_in_every_layout(shared_dir, tmp_path, monkeypatch):
     from edgetokens import zoo
     from training.publish import publish, results_table
 
@@ -274,8 +274,11 @@ def test_publish_records_both_test_splits(shared_dir, tmp_path, monkeypatch):
     save_checkpoint(model, tmp_path / "run" / "best", metrics={"epoch": 3, "mpjpe_mm": 1.0})
     info = publish(tmp_path / "run" / "best", "tiny", str(shared_dir / "data" / "cmu-mocap"), seed=0,
                    out_root=tmp_path / "weights")
-    assert set(info["evaluation"]) == {"cmu", "synthetic"}
+    assert set(info["evaluation"]) == {f"{split}{layout}" for split in ("cmu", "cmu-positions", "synthetic")
+                                       for layout in ("", "/coco", "/blazepose")}  # every test split, 2D layout
     assert info["evaluation"]["cmu"]["sequences"] == 16  # subject 03: 4 takes x 4 cameras
+    assert info["evaluation"]["cmu-positions/coco"]["sequences"] == 96  # its 24 test files x 4 cameras
+    assert info["evaluation"]["cmu/coco"]["mpjpe_mm"] != info["evaluation"]["cmu"]["mpjpe_mm"]
     assert info["facts"]["params"] == sum(p.numel() for p in model.parameters())
     monkeypatch.setattr(zoo, "WEIGHTS_DIR", tmp_path / "weights")
     assert zoo.list_pretrained() == ["tiny"]

@@ -16,17 +16,21 @@ from typing import Any
 
 from edgetokens.clitools import check_int
 from edgetokens.models import get_architecture, make_config
+from training.data.layouts import check_layout, trained_layouts
 
 
 @dataclass
 class DataConfig:
     """A task's data (`training.tasks`): which source, and how much of it.
 
-    source: `--data` (pose: cmu | synthetic | mix | h36m:PATH; depth: scenes | nyu:PATH | list:TRAIN,TEST);
-    root: `--data-root` (the CMU folder); train_count: `--clips-per-epoch` (pose: a fixed random subset
-    of that many clips; depth: that many training images per epoch); test_count: `--eval-sequences`
-    (pose: the first N test sequences; depth: N test images); epochs: the run's epochs (rendered
-    training scenes are new each epoch, so their seeds must stay below the test scenes').
+    source: `--data` (pose: cmu | cmu-positions | synthetic | mix | real | h36m:PATH | bvh:FOLDER; depth:
+    scenes | nyu:PATH | list:TRAIN,TEST); root: `--data-root` (the CMU folder); train_count:
+    `--clips-per-epoch` (pose: a fixed random subset of that many clips; depth: that many training
+    images per epoch); test_count: `--eval-sequences` (pose: the first N test sequences; depth: N test
+    images); epochs: the run's epochs (rendered training scenes are new each epoch, so their seeds must
+    stay below the test scenes'); input_layout: `--input-layout`, the 2D layout pose views are drawn in
+    (h36m | coco | blazepose | mixed, `training.data.layouts`; recorded in the model config as
+    `input_layouts`); positions_root: `--positions-root`, the cmu-positions folder (default: beside root).
     """
 
     source: str = "mix"
@@ -35,6 +39,11 @@ class DataConfig:
     train_count: int | None = None
     test_count: int | None = None
     epochs: int = 1
+    input_layout: str = "h36m"
+    positions_root: str | None = None
+
+    def __post_init__(self) -> None:
+        check_layout(self.input_layout)
 
 
 @dataclass
@@ -87,12 +96,23 @@ class RunConfig:
     def from_args(cls, args: argparse.Namespace) -> RunConfig:
         """The run `python -m training.train` was asked for (see `training.train.build_parser`)."""
         data = DataConfig(source=args.data, root=args.data_root, seed=args.seed, train_count=args.clips_per_epoch,
-                          test_count=args.eval_sequences, epochs=args.epochs)
+                          test_count=args.eval_sequences, epochs=args.epochs, input_layout=args.input_layout or "h36m",
+                          positions_root=args.positions_root)
         return cls(model=args.model, out=args.out, overrides=parse_sets(args.set, args.model), data=data,
                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                    lr_decay=args.lr_decay, resume=args.resume, overwrite=args.overwrite, init=args.init,
                    device=args.device, threads=args.threads, amp=args.amp, progress=not args.no_progress,
                    tokenizer=args.tokenizer, mask_ratio=args.mask_ratio, ar_sampling=args.ar_sampling)
+
+    def model_overrides(self) -> dict[str, Any]:
+        """The model-config overrides of this run: `overrides`, plus `input_layouts` (what the data feed,
+        `training.data.layouts.trained_layouts`) for architectures whose config records it."""
+        names = {f.name for f in fields(type(get_architecture(self.model).config))}
+        if "input_layouts" in names:
+            return {**self.overrides, "input_layouts": trained_layouts(self.data.input_layout)}
+        if self.data.input_layout != "h36m":
+            raise ValueError(f"--input-layout {self.data.input_layout}: {self.model} takes no 2D keypoints")
+        return dict(self.overrides)
 
     def record(self) -> dict:
         """The settings as recorded in checkpoints (`training` in config.json; JSON-serialisable)."""

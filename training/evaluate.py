@@ -5,6 +5,13 @@
 Each test sequence is lifted whole with the official seq2seq windows and test-time flip averaging
 (`edgetokens.pose.lifting`); padded frames are cropped before scoring (the official seq2seq score
 includes them), and errors are averaged over all real frames of all sequences.
+
+2D layouts side by side (`training.data.layouts`: the same cameras, the keypoints a detector of that
+layout gives, mapped to H36M-17 as the Predictor maps them), per part of the source (`real`: cmu
+and cmu-positions):
+
+    python -m training.evaluate --checkpoint edgetokens/weights/hot-mixste --data real \
+        --data-root ../shared/data/cmu-mocap --input-layout h36m,coco,blazepose --seed 1126
 """
 from __future__ import annotations
 
@@ -18,11 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgetokens.clitools import non_negative_int, run_cli
+from edgetokens.clitools import non_negative_int, positive_int, run_cli
 from edgetokens.models import create_model
 from edgetokens.pose.lifting import lift_sequence
 from edgetokens.pose.metrics import mean_velocity_error, mpjpe, n_mpjpe, p_mpjpe
-from training.data.clips import ClipConfig, PoseClipDataset, build_sources
+from training.data.clips import ClipConfig, PoseClipDataset, SourceConfig, build_sources
+from training.data.layouts import INPUT_LAYOUTS, check_layout
 
 
 def torch_runner(model: nn.Module, device: str | torch.device = "cpu") -> Callable[[np.ndarray], np.ndarray]:
@@ -64,6 +72,39 @@ def score(run: Callable[[np.ndarray], np.ndarray], data: PoseClipDataset, frames
 def evaluate_model(model: nn.Module, views: Sequence, flip: bool = True, device: str = "cpu") -> dict[str, float]:
     data = evaluation_set(views, model.config.frames, model.config.in_channels)
     return score(torch_runner(model, device), data, model.config.frames, flip)
+
+
+def source_part(view) -> str:
+    """The source a view came from, from its name: cmu, cmu-positions, synthetic, bvh, ..."""
+    return view.name.split("/", 1)[0]
+
+
+def split_by_part(views: Sequence, first: int | None = None) -> dict[str, list]:
+    """Views grouped by `source_part`, in order; `first`: keep the first N of each part."""
+    parts: dict[str, list] = {}
+    for v in views:
+        parts.setdefault(source_part(v), []).append(v)
+    return {k: v[:first] if first else v for k, v in parts.items()}
+
+
+def combine(parts: Sequence[dict]) -> dict[str, float]:
+    """`score` results of disjoint view sets -> the score of all of them (the same frame weighting)."""
+    frames = sum(p["frames"] for p in parts)
+    moves = sum(p["frames"] - p["sequences"] for p in parts)
+    out = {k: sum(p[k] * p["frames"] for p in parts) / frames for k in ("mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm")}
+    out["mpjve_mm"] = sum(p["mpjve_mm"] * (p["frames"] - p["sequences"]) for p in parts) / max(moves, 1)
+    return out | {"frames": frames, "sequences": sum(p["sequences"] for p in parts)}
+
+
+def parse_layouts(text: str) -> list[str]:
+    """`--input-layout h36m,coco` -> ["h36m", "coco"]."""
+    layouts = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        if not layouts:
+            raise ValueError(f"give one or more of {', '.join(INPUT_LAYOUTS)}, comma separated")
+        return [check_layout(x) for x in layouts]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def window_errors(model: nn.Module, data: PoseClipDataset, batch_size: int = 32) -> dict[str, float]:
@@ -119,8 +160,17 @@ def dump_npz(data: PoseClipDataset, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoint directory (model.safetensors + config.json)")
-    parser.add_argument("--data", default="cmu", help="cmu | synthetic | mix | h36m:PATH")
-    parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
+    parser.add_argument("--data", default="cmu",
+                        help="cmu | cmu-positions | synthetic | mix | real | h36m:PATH | bvh:FOLDER")
+    parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT); "
+                        "for --data cmu-positions, the cmu-positions folder")
+    parser.add_argument("--positions-root", default=None,
+                        help="cmu-positions folder (default: $EDGETOKENS_CMU_POSITIONS_ROOT, else beside --data-root)")
+    parser.add_argument("--input-layout", default="h36m", type=parse_layouts,
+                        help="2D layout(s) of the views, comma separated, scored side by side: "
+                             f"{', '.join(INPUT_LAYOUTS)}")
+    parser.add_argument("--eval-sequences", type=positive_int, default=None,
+                        help="score only the first N sequences (views) of each part of the source")
     parser.add_argument("--split", default="test", choices=["train", "test"])
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the synthetic subjects and virtual cameras")
     parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
@@ -141,30 +191,48 @@ def report(args: argparse.Namespace) -> None:
     if model.task != "pose3d":
         raise ValueError(f"{args.checkpoint} is a {model.task!r} model; training.evaluate scores pose lifters "
                          "(depth: python -m training.evaluate_depth)")
-    views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split)
-    data = evaluation_set(views, model.config.frames, model.config.in_channels)
-    if args.dump_npz:
-        dump_npz(data, args.dump_npz)
-    metrics = score(torch_runner(model), data, model.config.frames, flip=not args.no_flip)
-    if args.windows:
-        metrics |= window_errors(model, data)
-    metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split)
+    if args.dump_npz and len(args.input_layout) > 1:
+        raise ValueError("--dump-npz writes one layout's inputs; give a single --input-layout")
+    frames, channels = model.config.frames, model.config.in_channels
+    layouts: dict[str, dict] = {}
+    for layout in args.input_layout:
+        views = build_sources(args.data, args.data_root, seed=args.seed, split=args.split,
+                              config=SourceConfig(input_layout=layout, positions_root=args.positions_root))
+        parts = split_by_part(views, args.eval_sequences)
+        if args.dump_npz:
+            dump_npz(evaluation_set([v for p in parts.values() for v in p], frames, channels), args.dump_npz)
+        results = {name: score(torch_runner(model), evaluation_set(part, frames, channels), frames,
+                               flip=not args.no_flip) for name, part in parts.items()}
+        results["all"] = combine(list(results.values())) if len(results) > 1 else dict(next(iter(results.values())))
+        if args.windows:
+            everything = evaluation_set([v for p in parts.values() for v in p], frames, channels)
+            results["all"] |= window_errors(model, everything)
+        layouts[layout] = results
+    metrics = dict(layouts[args.input_layout[0]]["all"])
+    metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split, input_layout=args.input_layout[0],
+                   trained_layouts=list(getattr(model.config, "input_layouts", ["h36m"])), layouts=layouts)
     if args.json:
         print(json.dumps(metrics, indent=2))
-    else:
-        print(f"{args.checkpoint} on {args.data}/{args.split} ({metrics['sequences']} sequences, "
-              f"{metrics['frames']} frames): MPJPE {metrics['mpjpe_mm']:.1f} mm, "
-              f"P-MPJPE {metrics['p_mpjpe_mm']:.1f} mm, N-MPJPE {metrics['n_mpjpe_mm']:.1f} mm, "
-              f"MPJVE {metrics['mpjve_mm']:.2f} mm")
+        return
+    print(f"{args.checkpoint} (trained on {', '.join(metrics['trained_layouts'])} 2D) on {args.data}/{args.split}, "
+          f"seed {args.seed}{', no flip' if args.no_flip else ''}:")
+    print(f"  {'2D layout':<10} {'part':<14} {'seqs':>5} {'frames':>7} {'MPJPE':>7} {'P-MPJPE':>8} "
+          f"{'N-MPJPE':>8} {'MPJVE':>6}  (mm)")
+    for layout, results in layouts.items():
+        for part, m in results.items():
+            if part == "all" and len(results) == 2:
+                continue  # one part: "all" repeats it
+            print(f"  {layout:<10} {part:<14} {m['sequences']:>5} {m['frames']:>7} {m['mpjpe_mm']:>7.1f} "
+                  f"{m['p_mpjpe_mm']:>8.1f} {m['n_mpjpe_mm']:>8.1f} {m['mpjve_mm']:>6.2f}")
         if args.windows:
+            m = results["all"]
             kept = ""
-            if "kept_mpjpe_mm" in metrics:
-                kept = (f"MPJPE {metrics['kept_mpjpe_mm']:.1f} mm on the frames TPC kept, "
-                        f"{metrics['recovered_mpjpe_mm']:.1f} mm on those TRA recovered; ")
-            print(f"whole windows without flip ({metrics['windows']}): MPJPE {metrics['window_mpjpe_mm']:.1f} mm; "
-                  f"{kept}motion within windows "
-                  f"{metrics['motion_mpjpe_mm']:.1f} mm (one static pose per window: "
-                  f"{metrics['static_motion_mm']:.1f} mm)")
+            if "kept_mpjpe_mm" in m:
+                kept = (f"MPJPE {m['kept_mpjpe_mm']:.1f} mm on the frames TPC kept, "
+                        f"{m['recovered_mpjpe_mm']:.1f} mm on those TRA recovered; ")
+            print(f"  {layout}: whole windows without flip ({m['windows']}): MPJPE {m['window_mpjpe_mm']:.1f} mm; "
+                  f"{kept}motion within windows {m['motion_mpjpe_mm']:.1f} mm (one static pose per window: "
+                  f"{m['static_motion_mm']:.1f} mm)")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Ship a trained checkpoint as a packaged default, with its accuracy measured on both test splits.
+"""Ship a trained checkpoint as a packaged default, with its accuracy measured on the test splits.
 
     python -m training.publish --checkpoint runs/hot-mixste/best --name hot-mixste \
         --data-root ../shared/data/cmu-mocap
 
 Copies the weights to `edgetokens/weights/NAME/` and records, in its config.json, MPJPE, P-MPJPE,
-N-MPJPE and velocity error on the CMU test subject (03) and on the synthetic test split, plus the
-model's parameter and FLOP counts. A depth solver (`ait-depth*`) records instead its metrics on the
-scenes test split with soft and hard token decoding and on the shipped real RGB-D frame; its
+N-MPJPE and velocity error on the CMU test subject (03), on cmu-positions test/ (the folder beside
+the CMU root, or $EDGETOKENS_CMU_POSITIONS_ROOT) and on the synthetic test split, each with 2D input
+in the H36M, COCO and BlazePose-style layouts (`evaluation` keys `cmu`, `cmu/coco`,
+`cmu/blazepose`, ...; `training.tasks.pose`), plus the model's parameter and FLOP counts. A depth
+solver (`ait-depth*`) records instead its metrics on the scenes test split with soft and hard token decoding and on the shipped real RGB-D frame; its
 parameters are stored in float16 (half the package size; the recorded metrics are of those weights).
 What each task records is its `Publishing` (`training.tasks`, the `publish` part of its task entry).
 """
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             if "rmse" in m:
                 print(f"{args.name} on {source}: RMSE {m['rmse']:.3f} m, AbsRel {m['abs_rel']:.3f}, d1 {m['d1']:.3f}")
             else:
-                print(f"{args.name} on {source}/test: MPJPE {m['mpjpe_mm']:.1f} mm, P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
+                print(f"{args.name} on {source} (test split): MPJPE {m['mpjpe_mm']:.1f} mm, "
+                      f"P-MPJPE {m['p_mpjpe_mm']:.1f} mm")
 
     return run_cli(command, "training.publish")
 

@@ -3,6 +3,11 @@
     python -m training.train --model hot-mixste --data mix --data-root ../shared/data/cmu-mocap \
         --epochs 20 --batch-size 32 --lr 1e-3 --out runs/hot-mixste
 
+`--data real --input-layout mixed` trains a lifter on all real motion (CMU ASF/AMC subjects 01-02,
+cmu-positions train/, plus synthetic) with views in the H36M, COCO and BlazePose-style 2D layouts
+(`training.data.layouts`); the model config records the layouts (`input_layouts`), and --resume keeps
+the run's layout.
+
 The model's task (`edgetokens.tasks`, `training.tasks`) supplies the data, the loss and the metrics
 (pose: weighted MPJPE + 0.5 temporal consistency + 2.0 velocity, every clip also seen mirrored;
 depth: `training.depth`). AdamW with a per-epoch learning-rate decay. Each epoch writes `OUT/last`
@@ -18,13 +23,14 @@ import logging
 import os
 import random
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from edgetokens.checkpoint import WEIGHTS
+from edgetokens.checkpoint import WEIGHTS, read_checkpoint_info
 from edgetokens.clitools import (
     check_output,
     float_in,
@@ -40,6 +46,7 @@ from edgetokens.models.hot.official import load_official_weights
 from edgetokens.tasks import get_task
 from training.config import RunConfig, parse_sets  # noqa: F401 (parse_sets: also for compression.shape_sweep)
 from training.data.clips import build_sources  # noqa: F401 (re-exported for tests and scripts)
+from training.data.layouts import INPUT_LAYOUTS
 from training.loop import STATE, RunDirectory, fit, train_one_epoch  # noqa: F401 (re-exported)
 
 log = logging.getLogger("training.train")
@@ -86,9 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "backbone_widths=16,32,64,128,256, none for an optional field; the AiT tokenizer's fields are "
                         "vq_downsample, vq_hidden_dim, vq_num_codes, vq_code_dim, vq_num_res_blocks, vq_decay, "
                         "vq_eps, vq_commitment in both stages (ait-depth-vqvae and ait-depth*)")
-    p.add_argument("--data", default="mix", help="pose: cmu | synthetic | mix | h36m:PATH; "
+    p.add_argument("--data", default="mix", help="pose: cmu | cmu-positions | synthetic | mix | real (cmu + "
+                   "cmu-positions + synthetic; tests on CMU 03 + cmu-positions test/) | h36m:PATH | bvh:FOLDER; "
                    "depth: scenes (also for the default mix) | nyu:PATH | list:TRAIN.txt,TEST.txt")
-    p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
+    p.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT); "
+                   "for --data cmu-positions, the cmu-positions folder")
+    p.add_argument("--positions-root", default=None,
+                   help="cmu-positions folder holding train/ test/ (default: $EDGETOKENS_CMU_POSITIONS_ROOT, else "
+                        "the cmu-positions folder beside --data-root)")
+    p.add_argument("--input-layout", choices=INPUT_LAYOUTS, default=None,
+                   help="pose: the 2D layout the views are drawn in: h36m (the H36M joints projected), coco (COCO-17 "
+                        "keypoints mapped to H36M as the Predictor maps them), blazepose (COCO-style with BlazePose's "
+                        "hips and gaps) or mixed (each view one of the three); default h36m, or the run's own with "
+                        "--resume")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--batch-size", type=positive_int, default=4, help="clips per step (per process)")
     p.add_argument("--lr", type=positive_float, default=4e-5, help="AdamW learning rate (official: 4e-5 at batch 4)")
@@ -123,18 +140,37 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def recorded_input_layout(out: str | Path) -> str:
+    """The input layout the run in `out` trained with (runs from before the option: h36m)."""
+    data = read_checkpoint_info(Path(out) / "last").get("training", {}).get("data", {})
+    return data.get("input_layout", "h36m")
+
+
+def keep_input_layout(config: RunConfig, given: bool) -> RunConfig:
+    """--resume: continue with the run's input layout; one `given` on the command line must agree."""
+    if not config.resume:
+        return config
+    recorded = recorded_input_layout(config.out)
+    if given and recorded != config.data.input_layout:
+        raise ValueError(f"--resume: {Path(config.out) / 'last'} trained with --input-layout {recorded}, not "
+                         f"{config.data.input_layout}; drop --input-layout or train a new run")
+    return replace(config, data=replace(config.data, input_layout=recorded))
+
+
 def train(run: RunConfig | argparse.Namespace) -> dict:
     """Train the run `run` describes (a `RunConfig`, or parsed `build_parser()` arguments)."""
+    given = run.data.input_layout != "h36m" if isinstance(run, RunConfig) else run.input_layout is not None
     config = run if isinstance(run, RunConfig) else RunConfig.from_args(run)
     # never train into the checkpoint it starts from; RunDirectory decides about an existing OUT
     check_output(config.out, (config.init, config.tokenizer), overwrite=True, directory=True)
     store = RunDirectory(config.out, config.resume, config.overwrite)  # refuses before any work
+    config = keep_input_layout(config, given)
     rank, world = distributed_setup(config.device)
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if config.device == "cuda" else config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
-    model = create_model(config.model, **config.overrides)
+    model = create_model(config.model, **config.model_overrides())  # records the input layouts it trains on
     if config.init and not config.resume:
         warm_start(model, config.init)
     data = get_task(model.task).load("data")(config.data, model)

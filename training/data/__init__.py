@@ -1,9 +1,11 @@
 """Data sources and loaders for training (pose and depth).
 
-Pose sources (``cmu``, ``synthetic``, ``h36m``) all produce :class:`MotionSequence` objects:
-3D joint positions in the Human3.6M 17-joint order, in metres, in a Z-up world frame, at 50 Hz.
-``cameras`` turns them into per-camera 2D detections (:class:`training.data.cameras.ViewSequence`),
-and ``clips`` cuts those into training / evaluation clips.
+Pose sources (``cmu`` ASF/AMC, ``positions`` npz, ``bvh``, ``synthetic``, ``h36m``) all produce
+:class:`MotionSequence` objects: 3D joint positions in the Human3.6M 17-joint order, in metres, in a
+Z-up world frame, at 50 Hz (``names``: joint-name maps for foreign skeletons). ``cameras`` turns them
+into per-camera 2D detections (:class:`training.data.cameras.ViewSequence`), ``layouts`` in the 2D
+layout a detector gives (H36M, COCO, BlazePose-style), and ``clips`` cuts those into training /
+evaluation clips.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ model every 3D source and the depth scenes use:
 Detector noise (:func:`add_detector_noise`), all draws from the caller's seeded generator:
 - per-joint Gaussian jitter in pixels, temporally correlated (AR(1)), a per-view level,
 - occasional outliers (a joint thrown 20-100 px away for one frame),
-- occasional left/right swaps (legs or arms, for a few frames),
+- occasional left/right swaps (legs or arms, for a few frames; ``swap_groups``, H36M indices by
+  default, COCO ones for ``training.data.layouts``),
 - missing joints: score 0 and the coordinate held at the joint's last observed value (so arrays
   stay finite for models); ``missing_as_nan=True`` writes NaN instead,
 - confidence scores that fall as the actual 2D error grows (with multiplicative noise so the
@@ -144,6 +145,7 @@ class DetectorNoiseConfig:
     view_quality: tuple[float, float] = (0.85, 1.0)
     score_noise: float = 0.02  # std of additive score noise
     missing_as_nan: bool = False
+    swap_groups: tuple = SWAP_GROUPS  # (left joints, right joints) pairs a detector may swap
 
     @classmethod
     def clean(cls) -> "DetectorNoiseConfig":
@@ -198,7 +200,7 @@ def add_detector_noise(keypoints: np.ndarray, rng: np.random.Generator, config: 
     noisy = kp + jitter * sigma
 
     swapped = noisy.copy()
-    for left, right in SWAP_GROUPS:
+    for left, right in cfg.swap_groups:
         mask = _event_mask(rng, (n_frames,), cfg.swap_prob, cfg.swap_frames)
         swapped[np.ix_(mask, list(left) + list(right))] = noisy[np.ix_(mask, list(right) + list(left))]
     noisy = swapped
@@ -228,7 +230,8 @@ class ViewSequence:
 
     keypoints: (T, 17, 2) detector pixels; scores: (T, 17) in [0, 1] or None (no confidences, e.g.
     Human3.6M CPN files); positions_cam: (T, 17, 3) camera-frame metres (absolute, not root-relative);
-    keypoints_clean: (T, 17, 2) noiseless projection, when known.
+    keypoints_clean: (T, 17, 2) noiseless projection, when known; layout: the 2D layout the
+    keypoints were detected in before reaching H36M-17 (``training.data.layouts``: h36m, coco, blazepose).
     """
 
     name: str
@@ -240,6 +243,7 @@ class ViewSequence:
     keypoints_clean: np.ndarray | None = None
     fps: float = 50.0
     action: str = ""  # the motion this view shows (views of one motion share it)
+    layout: str = "h36m"
 
     def __post_init__(self) -> None:
         n = len(self.positions_cam)

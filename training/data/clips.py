@@ -33,15 +33,21 @@ from torch.utils.data import Dataset
 from edgetokens.pose.normalize import normalize_screen_coordinates, root_relative
 from edgetokens.pose.skeleton import flip_pose
 from edgetokens.pose.windows import gather_clip, random_start, seq2seq_starts, stitch_clips
-from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, ViewSequence, view_motion_from_cameras
+from training.data.bvh import load_bvh_split
+from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, ViewSequence, sample_camera, view_motion
 from training.data.cmu import load_cmu_subject
 from training.data.h36m import h36m_subjects, load_h36m
+from training.data.layouts import check_layout, pick_layout, view_motion_in_layout
+from training.data.positions import load_positions_folder
 from training.data.synthetic import SyntheticConfig, generate_dataset
 
 log = logging.getLogger(__name__)
 
 CMU_ROOT_ENV = "EDGETOKENS_CMU_ROOT"
+POSITIONS_ROOT_ENV = "EDGETOKENS_CMU_POSITIONS_ROOT"
+POSITIONS_FOLDER = "cmu-positions"  # the default positions root: this sibling of the CMU root
 CMU_SPLITS = {"train": ("01", "02"), "test": ("03",)}
+SOURCES = ("cmu", "cmu-positions", "synthetic", "mix", "real", "h36m:PATH", "bvh:FOLDER")
 
 
 @dataclass
@@ -132,6 +138,11 @@ class SourceConfig:
     cmu_takes: tuple[str, ...] | None = None  # e.g. ("02_01", "03_01"); None = every take of the split
     h36m_keypoints: str = "cpn_ft_h36m_dbb"
     h36m_extrinsics: dict | None = None
+    input_layout: str = "h36m"  # h36m | coco | blazepose | mixed (training.data.layouts)
+    positions_root: str | None = None  # the cmu-positions folder (train/, test/); see positions_folder
+
+    def __post_init__(self) -> None:
+        check_layout(self.input_layout)
 
 
 def _cmu_motions(root, split: str, cfg: SourceConfig):
@@ -153,6 +164,26 @@ def _cmu_motions(root, split: str, cfg: SourceConfig):
     return motions
 
 
+def positions_folder(cfg: SourceConfig, cmu_root=None) -> Path:
+    """The cmu-positions folder: ``cfg.positions_root``, else ``$EDGETOKENS_CMU_POSITIONS_ROOT``, else
+    the ``cmu-positions`` folder beside the CMU root (``cmu_root`` or ``$EDGETOKENS_CMU_ROOT``)."""
+    root = cfg.positions_root or os.environ.get(POSITIONS_ROOT_ENV)
+    if root:
+        return Path(root)
+    cmu_root = cmu_root or os.environ.get(CMU_ROOT_ENV)
+    if not cmu_root:
+        raise ValueError(f"cmu-positions root not given: pass --positions-root (the folder holding train/ and "
+                         f"test/), set {POSITIONS_ROOT_ENV}, or give the CMU root it sits beside")
+    return Path(cmu_root).resolve().parent / POSITIONS_FOLDER
+
+
+def _positions_motions(folder: Path, split: str):
+    if not (folder / split).is_dir():
+        raise ValueError(f"{folder / split}: not found; the cmu-positions root holds train/ and test/ "
+                         "(pass it as --positions-root, or as --data-root with --data cmu-positions)")
+    return load_positions_folder(folder / split, prefix=f"cmu-positions/{split}/")
+
+
 def _synthetic_motions(seed: int, split: str, cfg: SourceConfig):
     syn = SyntheticConfig(n_subjects=cfg.synthetic_subjects[split],
                           sequences_per_subject=cfg.synthetic_sequences_per_subject, seconds=cfg.synthetic_seconds)
@@ -161,42 +192,68 @@ def _synthetic_motions(seed: int, split: str, cfg: SourceConfig):
 
 
 def _views(motions, seed: int, split: str, cfg: SourceConfig) -> list[ViewSequence]:
-    rng = np.random.default_rng([seed, 0 if split == "train" else 1, 7])
+    """``cameras_per_sequence`` random cameras per motion, each view in ``cfg.input_layout``.
+
+    The H36M-layout view is drawn for every camera, so cameras and H36M views are the same whatever
+    the layout; the layout picks and the other layouts' noise come from a stream of their own."""
+    split_id = 0 if split == "train" else 1
+    rng = np.random.default_rng([seed, split_id, 7])
+    layout_rng = np.random.default_rng([seed, split_id, 11])
     views = []
     for motion in motions:
-        views += view_motion_from_cameras(motion, cfg.cameras_per_sequence, rng, cfg.rig, cfg.noise)
+        for i in range(cfg.cameras_per_sequence):
+            camera = sample_camera(motion.positions, rng, cfg.rig, name=f"cam{i}")
+            view = view_motion(motion, camera, rng, cfg.noise)
+            layout = pick_layout(cfg.input_layout, layout_rng)
+            if layout != "h36m":
+                view = view_motion_in_layout(motion, camera, layout_rng, layout, cfg.noise)
+            views.append(view)
     return views
 
 
 def build_sources(name: str, root: str | os.PathLike | None = None, seed: int = 0, split: str = "train",
                   config: SourceConfig | None = None) -> list[ViewSequence]:
-    """Views for a named source: ``cmu``, ``synthetic``, ``mix`` (cmu + synthetic) or ``h36m:PATH``.
+    """Views for a named source: ``cmu``, ``cmu-positions``, ``synthetic``, ``mix`` (cmu + synthetic),
+    ``real`` (cmu + cmu-positions, plus synthetic for training), ``h36m:PATH`` or ``bvh:FOLDER``.
 
     Splits: CMU subjects 01, 02 train / 03 test (``root`` or ``$EDGETOKENS_CMU_ROOT`` is the folder
-    holding them); synthetic train / test subjects come from different seed streams; Human3.6M uses
-    S1, S5-S8 / S9, S11 from PATH/data_3d_h36m.npz and PATH/data_2d_h36m_<keypoints>.npz.
-    Every 3D motion of cmu / synthetic is seen by ``cameras_per_sequence`` virtual cameras.
+    holding them); cmu-positions: its train/ and test/ folders (the folder is ``root`` for the
+    ``cmu-positions`` source, else :func:`positions_folder`); synthetic train / test subjects come
+    from different seed streams; ``real`` tests on CMU 03 + cmu-positions test/ (real motion only);
+    Human3.6M uses S1, S5-S8 / S9, S11 from PATH/data_3d_h36m.npz and PATH/data_2d_h36m_<keypoints>.npz;
+    BVH: ``training.data.bvh.bvh_split``. Every 3D motion except Human3.6M's is seen by
+    ``cameras_per_sequence`` virtual cameras, in ``config.input_layout`` (Human3.6M keeps its own 2D).
     """
     cfg = config or SourceConfig()
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
     if name.startswith("h36m:"):
-
+        if cfg.input_layout != "h36m":
+            raise ValueError(f"{name}: Human3.6M keeps its own 2D detections (H36M layout); input layout "
+                             f"{cfg.input_layout!r} applies to the sources projected by virtual cameras")
         folder = Path(name[len("h36m:"):])
         views = load_h36m(folder / "data_3d_h36m.npz", folder / f"data_2d_h36m_{cfg.h36m_keypoints}.npz",
                           subjects=h36m_subjects(split), extrinsics=cfg.h36m_extrinsics, skip_missing_subjects=True)
         if not views:
             raise ValueError(f"{folder}: none of the {split} subjects {h36m_subjects(split)} are in the files")
         return views
-    if name == "cmu":
+    if name.startswith("bvh:"):
+        motions = load_bvh_split(name[len("bvh:"):], split)
+    elif name == "cmu":
         motions = _cmu_motions(root, split, cfg)
+    elif name == "cmu-positions":
+        motions = _positions_motions(Path(cfg.positions_root or root or positions_folder(cfg)), split)
     elif name == "synthetic":
         motions = _synthetic_motions(seed, split, cfg)
     elif name == "mix":
         motions = _cmu_motions(root, split, cfg) + _synthetic_motions(seed, split, cfg)
+    elif name == "real":
+        motions = _cmu_motions(root, split, cfg) + _positions_motions(positions_folder(cfg, root), split)
+        if split == "train":
+            motions += _synthetic_motions(seed, split, cfg)
     else:
-        raise ValueError(f"unknown pose source {name!r}; use cmu, synthetic, mix or h36m:/path/to/folder")
+        raise ValueError(f"unknown pose source {name!r}; use one of {', '.join(SOURCES)}")
     views = _views(motions, seed, split, cfg)
-    log.info("%s/%s: %d motions, %d views, %d frames", name, split, len(motions), len(views),
-             sum(len(v) for v in views))
+    log.info("%s/%s (%s layout): %d motions, %d views, %d frames", name, split, cfg.input_layout, len(motions),
+             len(views), sum(len(v) for v in views))
     return views

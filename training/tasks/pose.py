@@ -2,7 +2,9 @@
 
 Loss: weighted MPJPE + 0.5 temporal consistency + 2.0 velocity (`training.losses`); every training
 clip is also seen mirrored. Metrics: MPJPE, P-MPJPE, N-MPJPE and velocity error in mm over whole test
-sequences with test-time flip averaging (`training.evaluate`).
+sequences with test-time flip averaging (`training.evaluate`). Training and test views are drawn in the
+data's input layout (`DataConfig.input_layout`, `training.data.layouts`). A shipped lifter records
+every test split of `PUBLISH_SPLITS` in every 2D layout of `PUBLISH_LAYOUTS` (`evaluation_key`).
 """
 from __future__ import annotations
 
@@ -13,12 +15,17 @@ import torch
 from torch import nn
 
 from training.config import DataConfig, RunConfig
-from training.data.clips import ClipConfig, PoseClipDataset, build_sources
+from training.data.clips import ClipConfig, PoseClipDataset, SourceConfig, build_sources, positions_folder
 from training.evaluate import evaluate_model, evaluation_set, score
 from training.losses import hot_loss
 from training.tasks import Publishing, TaskData, TrainStep
 
-PUBLISH_SPLITS = ("cmu", "synthetic")  # a shipped lifter records its accuracy on both test splits
+# a shipped lifter records its accuracy on these test splits (CMU subject 03, cmu-positions test/, the
+# synthetic test subjects), each with 2D input in every layout (the held-out real motion in COCO layout
+# is what users' detectors feed)
+PUBLISH_SPLITS = ("cmu", "cmu-positions", "synthetic")
+PUBLISH_LAYOUTS = ("h36m", "coco", "blazepose")
+SPLIT_TITLES = {"cmu": "CMU 03", "cmu-positions": "cmu-positions test", "synthetic": "synthetic test"}
 VALIDATION_SEQUENCES = 8  # training sequences, spread over the split, that tuning decisions are scored on
 
 
@@ -42,13 +49,16 @@ def calibration_clips(views: Sequence, model: nn.Module, count: int, seed: int) 
 def build_data(config: DataConfig, model: nn.Module) -> TaskData:
     """Training clips and test sequences of `config.source` (`training.data.clips.build_sources`);
     `test` is the list of test views, the first `test_count` of them when given."""
-    train_views = build_sources(config.source, config.root, seed=config.seed, split="train")
-    test_views = build_sources(config.source, config.root, seed=config.seed, split="test")
+    sources = SourceConfig(input_layout=config.input_layout, positions_root=config.positions_root)
+    train_views = build_sources(config.source, config.root, seed=config.seed, split="train", config=sources)
+    test_views = build_sources(config.source, config.root, seed=config.seed, split="test", config=sources)
     if config.test_count:
         test_views = test_views[: config.test_count]
-    info = {"source": config.source, "root": config.root, "seed": config.seed,
+    info = {"source": config.source, "root": config.root, "seed": config.seed, "input_layout": config.input_layout,
             "train_sequences": len(train_views), "train_frames": sum(len(v) for v in train_views),
             "test_sequences": len(test_views)}
+    if config.positions_root:
+        info["positions_root"] = config.positions_root
     step = max(1, len(train_views) // VALIDATION_SEQUENCES)
     return TaskData(training_clips(train_views, model, config.seed), test_views, info,
                     lambda count, seed: calibration_clips(train_views, model, count, seed), unit="clip",
@@ -75,20 +85,39 @@ def metrics(run: Callable[[np.ndarray], np.ndarray] | None, test_views: Sequence
     return score(run, evaluation_set(test_views, c.frames, c.in_channels), c.frames)
 
 
+def evaluation_key(split: str, layout: str) -> str:
+    """Where a card's `evaluation` keeps a split's metrics in a layout: `cmu`, `cmu/coco`, ..."""
+    return split if layout == "h36m" else f"{split}/{layout}"
+
+
 def publish_evaluation(model: nn.Module, data_root: str | None, seed: int) -> dict:
-    return {source: evaluate_model(model, build_sources(source, data_root, seed=seed, split="test"))
-            for source in PUBLISH_SPLITS}
+    """Every split of `PUBLISH_SPLITS` in every layout of `PUBLISH_LAYOUTS`, the same cameras in each
+    layout (cmu-positions: `training.data.clips.positions_folder`, beside the CMU root by default)."""
+    positions = str(positions_folder(SourceConfig(), data_root))
+    return {evaluation_key(split, layout): evaluate_model(model, build_sources(
+        split, data_root, seed=seed, split="test", config=SourceConfig(input_layout=layout, positions_root=positions)))
+        for split in PUBLISH_SPLITS for layout in PUBLISH_LAYOUTS}
+
+
+def _cell(evaluation: dict, split: str, layouts: Sequence[str], metric: str = "mpjpe_mm") -> str:
+    values = [evaluation.get(evaluation_key(split, x), {}).get(metric) for x in layouts]
+    return " / ".join("-" if v is None else f"{v:.1f}" for v in values)
 
 
 def results_table(entries: list[tuple[str, dict]]) -> list[str]:
-    lines = ["| model | params | GFLOPs | epochs | CMU test MPJPE / P-MPJPE (mm) "
-             "| synthetic test MPJPE / P-MPJPE (mm) |",
-             "|---|---|---|---|---|---|"]
+    """MPJPE per test split with H36M / COCO / BlazePose-style 2D side by side ("-": not recorded)."""
+    layouts = " / ".join({"h36m": "H36M", "coco": "COCO", "blazepose": "BlazePose"}[x] for x in PUBLISH_LAYOUTS)
+    lines = ["| model | params | GFLOPs | epochs | 2D layouts trained | "
+             + " | ".join(f"{SPLIT_TITLES[s]} MPJPE (mm), {layouts} 2D" for s in PUBLISH_SPLITS)
+             + " | CMU 03 P-MPJPE (mm), H36M / COCO 2D |",
+             "|---|---|---|---|---|" + "---|" * (len(PUBLISH_SPLITS) + 1)]
     for name, info in entries:
         ev, facts = info["evaluation"], info["facts"]
-        cells = [f"{ev[s]['mpjpe_mm']:.1f} / {ev[s]['p_mpjpe_mm']:.1f}" for s in PUBLISH_SPLITS]
+        trained = ", ".join(info["config"].get("input_layouts", ["h36m"]))
+        cells = [_cell(ev, s, PUBLISH_LAYOUTS) for s in PUBLISH_SPLITS]
+        cells.append(_cell(ev, "cmu", ("h36m", "coco"), "p_mpjpe_mm"))
         lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
-                     f"{info['metrics']['epoch']} | {cells[0]} | {cells[1]} |")
+                     f"{info['metrics']['epoch']} | {trained} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -83,6 +83,7 @@ class PoseLifter(nn.Module):
             examples["keep_index"] = np.repeat(kept[None], n, axis=0)
         preprocessing = {
             "skeleton": "h36m-17",
+            "input_layouts": list(c.input_layouts),
             "joints_left": list(H36M_JOINTS_LEFT),
             "joints_right": list(H36M_JOINTS_RIGHT),
             "input_channels": ["x", "y", "score"][: c.in_channels],

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from .pruning import SELECTION_STRATEGIES
 from .recovery import RECOVERY_MODES
 
+INPUT_LAYOUTS = ("h36m", "coco")
+
 
 @dataclass
 class PoseLifterConfig:
@@ -23,12 +25,19 @@ class PoseLifterConfig:
     layer_index: int | None = None
     selection: str = "dpc-knn"
     recovery: str = "attention"  # "attention": official TRA; "interpolated-attention": see recovery.py
+    # the 2D keypoint layouts training fed ("coco": COCO-17 mapped to H36M-17 as the Predictor maps it);
+    # recorded in checkpoints and bundles so the Predictor can tell a layout the model never saw
+    input_layouts: tuple[str, ...] = ("h36m",)
 
     @property
     def hourglass(self) -> bool:
         return self.token_num is not None
 
     def validate(self) -> None:
+        self.input_layouts = tuple(self.input_layouts)  # JSON gives a list
+        unknown = [v for v in self.input_layouts if v not in INPUT_LAYOUTS]
+        if not self.input_layouts or unknown:
+            raise ValueError(f"input_layouts must be a non-empty subset of {INPUT_LAYOUTS}; got {self.input_layouts!r}")
         for name in ("frames", "embed_dim", "mlp_hidden", "depth", "heads", "joints", "in_channels"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
