@@ -40,7 +40,7 @@ DEPTH   = $(PY) -m training.train --data scenes --clips-per-epoch 1000 --batch-s
 DEPTH_EPOCHS = 50
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 8 --out runs/hot-mixste
-	$(REAL) --model hot-mixste --init runs/hot-mixste/best --epochs 6 --out runs/hot-mixste-real
+	$(REAL) --model hot-mixste --init runs/hot-mixste/best --epochs 9 --out runs/hot-mixste-real
 	$(TRAIN) --model mixste --epochs 8 --out runs/mixste
 	$(TRAIN) --model hot-motionbert --epochs 3 --out runs/hot-motionbert
 	$(TRAIN) --model motionbert --epochs 3 --out runs/motionbert
