@@ -27,7 +27,8 @@ test: $(STAMP)
 
 # The shipped defaults (edgetokens/weights), exactly as they were made: train, then publish with
 # the measured test metrics, then QAT for the INT8 state of hot-mixste (edgetokens/weights/hot-mixste/int8,
-# built into INT8 artifacts on first use of precision="int8"), started from the shipped FP32 weights.
+# built into INT8 artifacts on first use of precision="int8"): NNCF's calibrated INT8 of the shipped FP32
+# weights, no fine-tuning (--epochs 0), so switching precision moves poses by quantization error only.
 # The epoch counts are those the shipped runs completed (long runs were continued with --resume).
 # hot-mixste continues on all real motion (CMU ASF/AMC + cmu-positions + synthetic) with H36M, COCO
 # and BlazePose-style 2D (--input-layout mixed), so it takes what detectors give.
@@ -47,8 +48,7 @@ weights: $(STAMP)
 	$(PUBLISH) --checkpoint runs/hot-mixste-real/best --name hot-mixste
 	for m in mixste hot-motionbert motionbert; do $(PUBLISH) --checkpoint runs/$$m/best --name $$m || exit 1; done
 	$(PY) -m compression.qat --model hot-mixste --data real --data-root $(CMU) --positions-root $(POSITIONS) \
-		--epochs 2 --clips-per-epoch 2000 \
-		--threads 1 --out runs/bundles/hot-mixste-int8 --overwrite --publish
+		--epochs 0 --threads 1 --out runs/bundles/hot-mixste-int8 --overwrite --publish
 	$(DEPTH) --model ait-depth-vqvae --epochs 8 --out runs/ait-depth-vqvae
 	$(DEPTH) --model ait-depth --tokenizer runs/ait-depth-vqvae/best --epochs $(DEPTH_EPOCHS) --out runs/ait-depth
 	$(PY) -m training.publish --checkpoint runs/ait-depth/best --name ait-depth

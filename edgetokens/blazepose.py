@@ -195,13 +195,18 @@ def compare_backends(shared: Path, repeats: int = 50, threads: int | None = None
     ort, ov = models["onnxruntime:cpu"], models["openvino:CPU"]
     pipeline, same_roi = [], []
     agree, to_mediapipe = {name: 0 for name in models}, {name: [] for name in models}
+    all_errors, relative = {name: [] for name in models}, {name: [] for name in models}
     for i, frame in enumerate(frames):
         results = {name: model.landmarks(frame) for name, model in models.items()}
         for name, (found, points, _) in results.items():
             agree[name] += found == bool(golden["still_found"][i])
             if found and golden["still_found"][i]:
                 reference = golden["still_landmarks"][i][:, :2] * [width, height]
-                to_mediapipe[name].append(np.median(np.linalg.norm(points[:, :2] - reference, axis=1)))
+                errors = np.linalg.norm(points[:, :2] - reference, axis=1)
+                diagonal = float(np.linalg.norm(reference.max(0) - reference.min(0)))  # the person's box
+                to_mediapipe[name].append(np.median(errors))
+                all_errors[name].append(errors)
+                relative[name].append(100 * np.median(errors) / diagonal)
         (ort_found, ort_points, _), (ov_found, ov_points, _) = results["onnxruntime:cpu"], results["openvino:CPU"]
         if ort_found and ov_found:
             pipeline.append(np.linalg.norm(ort_points[:, :2] - ov_points[:, :2], axis=1))
@@ -237,7 +242,10 @@ def compare_backends(shared: Path, repeats: int = 50, threads: int | None = None
     lines += ["", row("", ["onnxruntime:cpu fp32", "openvino:CPU fp32", f"openvino:CPU fp16 (computes {hint})"]),
               "|---|---|---|---|",
               row("found/not-found as MediaPipe", [f"{agree[n]}/{len(frames)}" for n in models]),
-              row("median landmark error vs MediaPipe, px", [f"{np.median(to_mediapipe[n]):.2f}" for n in models])]
+              row("median landmark error vs MediaPipe, px", [f"{np.median(to_mediapipe[n]):.2f}" for n in models]),
+              row("... as % of the person's box diagonal", [f"{np.median(relative[n]):.2f}%" for n in models]),
+              row("p95 landmark error vs MediaPipe, px (all landmarks)",
+                  [f"{np.percentile(np.concatenate(all_errors[n]), 95):.2f}" for n in models])]
     for part, label in (("detector", "detector model alone, ms (p50)"),
                         ("landmarks", "landmark model alone, ms (p50)"),
                         ("detect", "`detect(frame)`: crop, detector, decoding, ms (p50)"),

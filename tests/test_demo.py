@@ -10,18 +10,13 @@ from edgetokens.checkpoint import save_checkpoint
 from edgetokens.cli import main
 from edgetokens.demo import ASSET, load_clip
 from edgetokens.assets import WALKING_CLIP
+from edgetokens.video_frames import FrameReader
 from training.demo_clip import make_clip
 from training.demo_video_clip import make_clip as make_video_clip
 
 
 def decoded(path, stop=None):
-    capture, frames = cv2.VideoCapture(str(path)), []
-    while stop is None or len(frames) < stop:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return np.stack(frames)
+    return np.stack([frame for _, frame in FrameReader(path, max_frames=stop)])
 
 
 def test_shipped_video_clip_is_the_documented_excerpt(shared_dir, tmp_path):

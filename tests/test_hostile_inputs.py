@@ -46,6 +46,7 @@ class FakeSession:
 def fake_pose_predictor(frames: int = 9, in_channels: int = 3) -> PosePredictor:
     predictor = object.__new__(PosePredictor)  # no bundle: only the pre/post-processing is under test
     predictor.session, predictor.frames, predictor.in_channels = FakeSession(), frames, in_channels
+    predictor.input_layouts, predictor._warned_layouts = ("h36m", "coco"), set()  # what _check_manifest sets
     return predictor
 
 
