@@ -24,7 +24,7 @@ from runtimes.cpuinfo import describe_cpu
 
 from .clitools import positive_int
 from .video_frames import FrameReader
-from .video_pose import VideoPose
+from .video_pose import VideoPose, VideoPoseStream
 
 
 def decode(path: str | Path, max_frames: int | None) -> tuple[list[np.ndarray], float, float]:
@@ -38,17 +38,13 @@ def decode(path: str | Path, max_frames: int | None) -> tuple[list[np.ndarray], 
 
 
 def time_stream(pipeline: VideoPose, frames: list[np.ndarray], fps: float, stride: int) -> tuple[float, float]:
-    """(frames/s, slowest push ms) of `VideoPose.stream` over the frames, no flip."""
-    flip, pipeline.flip = pipeline.flip, False
-    try:
-        stream = pipeline.stream(fps=fps, stride=stride)
-        start, slowest = time.perf_counter(), 0.0
-        for frame in frames:
-            slowest = max(slowest, stream.push(frame).latency_ms)
-        stream.flush()
-        return len(frames) / (time.perf_counter() - start), slowest
-    finally:
-        pipeline.flip = flip
+    """(frames/s, slowest push ms) of the pipeline's live stream over the frames, no flip."""
+    stream = VideoPoseStream(pipeline.predictor, pipeline.detector, fps, stride, flip=False, smooth=pipeline.smooth)
+    start, slowest = time.perf_counter(), 0.0
+    for frame in frames:
+        slowest = max(slowest, stream.push(frame).latency_ms)
+    stream.flush()
+    return len(frames) / (time.perf_counter() - start), slowest
 
 
 def video_rows(video: str | Path, models: list[str], devices: list[str], precisions: list[str],

@@ -52,6 +52,15 @@ def check_image_size(image_size: Sequence[float]) -> tuple[float, float]:
     return w, h
 
 
+def far_outside_image(keypoints: np.ndarray, image_size: tuple[float, float]) -> np.ndarray:
+    """(..., J) bool: the keypoint (..., J, >=2) lies more than `OUTSIDE_MARGIN` image sizes outside
+    the image (NaN is not outside)."""
+    size = np.asarray(image_size, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        xy = np.asarray(keypoints)[..., :2]
+        return ((xy < -OUTSIDE_MARGIN * size) | (xy > (1 + OUTSIDE_MARGIN) * size)).any(-1)
+
+
 def _where(mask: np.ndarray, limit: int = 5) -> str:
     spots = [f"(frame {t}, joint {j})" for t, j in np.argwhere(mask)[:limit]]
     more = int(mask.sum()) - len(spots)
@@ -124,8 +133,7 @@ def prepare_observed_keypoints(keypoints: np.ndarray, image_size: Sequence[float
         if unmasked.any():
             raise ValueError(f"keypoints are NaN/inf at {_where(unmasked)} ({layout} joint order). Mark missing "
                              "joints with score 0 in scores= to mask them, or drop those frames")
-    with np.errstate(invalid="ignore"):
-        far = ((kp < -OUTSIDE_MARGIN * np.array([w, h])) | (kp > (1 + OUTSIDE_MARGIN) * np.array([w, h]))).any(-1)
+    far = far_outside_image(kp, (w, h))
     far &= ~missing  # masked joints (NaN/inf, score 0) are held, not lifted from where they claim to be
     if far.any():
         x, y = kp[tuple(np.argwhere(far)[0])]

@@ -40,8 +40,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from runtimes.base import DeviceUnavailableError
-
 from .blazepose import BlazePose
 from .blazepose_video import BlazePoseTracker
 from .clitools import check_int
@@ -116,17 +114,6 @@ class VideoPoseResult:
         return path
 
 
-def open_detector(device: str, fallback: str | None) -> BlazePose:
-    """BlazePose on `device`, else (with a warning) on `fallback` when given."""
-    try:
-        return BlazePose(device=device)
-    except DeviceUnavailableError as err:
-        if fallback is None or fallback == device:
-            raise
-        log.warning("BlazePose cannot run on %r (%s); using the fallback %r", device, err, fallback)
-        return BlazePose(device=fallback)
-
-
 class VideoPose:
     """BlazePose (2D, video mode) + a 3D pose lifter. `detector_device` defaults to `device`; `fallback`
     is used, with a warning, for a stage whose device is unavailable. `flip`: the lifter's test-time
@@ -138,15 +125,13 @@ class VideoPose:
         self.predictor = Predictor(model, device=device, fallback=fallback, **options)
         if self.predictor.task != PosePredictor.task:
             raise ValueError(f"{model} is a {self.predictor.task!r} model; VideoPose needs a 3D pose lifter")
-        self.detector = open_detector(detector_device or device, fallback)
+        self.detector = BlazePose(device=detector_device or device, fallback=fallback)
         self.flip, self.smooth = flip, smooth
 
     @property
     def devices(self) -> dict[str, str]:
         """The resolved devices of the two stages: {"detector": ..., "lifter": ...}."""
-        sessions = getattr(self.detector, "detector", None)  # BlazePose without a `device` of its own
-        detector = getattr(self.detector, "device", None) or getattr(sessions, "device", "unknown")
-        return {"detector": str(detector), "lifter": self.predictor.device}
+        return {"detector": self.detector.device, "lifter": self.predictor.device}
 
     def run(self, source: str | Path | Iterable[np.ndarray], max_frames: int | None = None,
             progress: bool = False, fps: float | None = None) -> VideoPoseResult:

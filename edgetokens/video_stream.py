@@ -9,7 +9,7 @@ import numpy as np
 
 from .blazepose import BlazePose
 from .blazepose_video import BlazePoseTracker
-from .keypoints import OUTSIDE_MARGIN
+from .keypoints import far_outside_image
 from .pose.skeleton import H36M_NUM_JOINTS
 from .pose_predictor import PosePredictor
 from .stream import PoseStream
@@ -20,9 +20,7 @@ def mark_unseen_outside(keypoints: np.ndarray, image_size: tuple[int, int]) -> t
     """COCO-17 (..., 17, 3) x, y, score -> (the keypoints with score 0 where a point lies more than
     `OUTSIDE_MARGIN` image sizes outside the image, the lifter's input: those points NaN, score 0)."""
     keypoints = np.array(keypoints, dtype=np.float32)
-    with np.errstate(invalid="ignore"):
-        far = ((keypoints[..., :2] < -OUTSIDE_MARGIN * np.asarray(image_size))
-               | (keypoints[..., :2] > (1 + OUTSIDE_MARGIN) * np.asarray(image_size))).any(-1)
+    far = far_outside_image(keypoints, image_size)
     keypoints[..., 2] = np.where(far, 0.0, keypoints[..., 2])
     lifter_input = keypoints.copy()
     lifter_input[far, :2] = np.nan
