@@ -1,4 +1,4 @@
-"""edgetokens: token-pruned pose and depth transformers, from the paper to the edge device.
+"""edgetokens: token-pruned pose, depth and instance transformers, from the paper to the edge device.
 
 The public names load on first use (PEP 562), so importing a core module such as
 `edgetokens.models` does not import the Predictor layer above it (docs/architecture.md).
@@ -16,6 +16,8 @@ _PUBLIC = {
     "PoseStream": "edgetokens.stream",
     "DepthPredictor": "edgetokens.depth",
     "DepthResult": "edgetokens.depth",
+    "InstancePredictor": "edgetokens.instances_predictor",
+    "InstancesResult": "edgetokens.vision.instances",
     "VideoPose": "edgetokens.video_pose",
     "VideoPoseResult": "edgetokens.video_pose",
     "VideoPoseStream": "edgetokens.video_pose",

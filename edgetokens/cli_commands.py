@@ -21,7 +21,8 @@ from runtimes.devices import (
 
 from . import Predictor
 from .cli_video import add_video_command
-from .clitools import check_image_extension, check_output, check_outputs, positive_int, write_image
+from .clitools import check_image_extension, check_output, check_outputs, non_negative_float, positive_int, write_image
+from .instances_predictor import DEFAULT_MIN_SCORE
 from .keypoints_io import load_keypoints, save_poses
 from .tasks import get_task
 from .versions import package_version
@@ -33,11 +34,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"{args.input} not found (or not a file)")
     inputs = (args.input, args.model, args.weights)
-    check_outputs({"--out": args.out, "--colormap": args.colormap}, inputs, args.overwrite)
-    if args.colormap:
-        check_image_extension(args.colormap, "--colormap")
+    check_outputs({"--out": args.out, "--colormap": args.colormap, "--overlay": args.overlay}, inputs, args.overwrite)
+    for flag, picture in (("--colormap", args.colormap), ("--overlay", args.overlay)):
+        if picture:
+            check_image_extension(picture, flag)
     predictor = Predictor(args.model, device=args.device, precision=args.precision, weights=args.weights,
-                          fallback=args.fallback)
+                          fallback=args.fallback, task=args.task)
 
     return get_task(predictor.task).load("cli_predict")(predictor, args)
 
@@ -127,14 +129,17 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("predict", help="keypoints file -> 3D poses (JSON/NPZ); image -> depth (PNG/NPY)",
+    p = sub.add_parser("predict", help="keypoints -> 3D poses (JSON/NPZ); image -> depth (PNG/NPY) or instances "
+                                       "(COCO JSON)",
                        description="Run a model on a file. Pose models read .npy/.npz/.json keypoints (COCO "
-                                   "results or MMPose/rtmlib JSON) and write 3D poses; depth models read an "
-                                   "image and write depth.")
+                                   "results or MMPose/rtmlib JSON) and write 3D poses; depth and instance models "
+                                   "read an image and write depth, or COCO results JSON (masks as RLE).")
     p.add_argument("model", help="model name (shipped weights), checkpoint directory or bundle")
-    p.add_argument("input", help="keypoints file (pose) or image (depth)")
-    p.add_argument("--out", help="output file: .json/.npz (pose), .png (16-bit mm) or .npy (depth); its folder "
-                                 "is created (default: the input's name with .3d.json or .depth.png, here)")
+    p.add_argument("input", help="keypoints file (pose) or image (depth, instances)")
+    p.add_argument("--task", help="the task of a model serving several: instances or depth for the joint ait")
+    p.add_argument("--out", help="output file: .json/.npz (pose), .png (16-bit mm) or .npy (depth), .json "
+                                 "(instances); its folder is created (default: the input's name with .3d.json, "
+                                 ".depth.png or .instances.json, here)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (never the input)")
     p.add_argument("--device", default="cpu", help="cpu, gpu, npu, auto or backend:target")
     p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
@@ -145,6 +150,9 @@ def add_commands(sub) -> None:
     p.add_argument("--layout", choices=["h36m", "coco"], help="pose: keypoint order (JSON files are coco)")
     p.add_argument("--flip", action="store_true", help="pose: average with the mirrored input")
     p.add_argument("--colormap", help="depth: also write a colour picture here (.png, .jpg, ...; folder created)")
+    p.add_argument("--overlay", help="instances: also draw masks, boxes and labels on the image here (.png, ...)")
+    p.add_argument("--min-score", type=non_negative_float, default=DEFAULT_MIN_SCORE,
+                   help=f"instances: keep those scoring at least this (default {DEFAULT_MIN_SCORE}; 0 keeps all)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("export", help="a model as a bundle: ONNX + OpenVINO IR, static shapes",

@@ -5,11 +5,13 @@ noise) with the shipped model, prints the accuracy against the true 3D motion, t
 on each backend side by side, streams part of the clip, and writes a picture and a short video
 (2D input | predicted and true 3D skeleton). Then video -> 3D on the shipped real clip (BlazePose
 2D, tracked, then the lifter; a side-by-side video), and the depth model on the shipped real RGB-D
-frame, when a trained `ait-depth` is shipped.
+frame, when a trained `ait-depth` is shipped; then the joint AiT (instances and depth from one model)
+on the same frame, when a trained `ait` is shipped.
 """
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -22,6 +24,7 @@ from .assets import CMU_CREDIT, RGBD_SAMPLE, WALKING_CLIP, WALKING_CREDIT  # noq
 from .assets import CMU_DEMO_CLIP as ASSET
 from .cli_video import write_pose_video
 from .clitools import check_int, check_output, write_image
+from .instances_predictor import DEFAULT_MIN_SCORE
 from .pose.metrics import mpjpe, p_mpjpe
 from .vision.depth import colorize_depth, depth_metrics
 from .vision.depth_io import RGBD_SAMPLE_ENCODING, read_depth_png
@@ -39,11 +42,19 @@ def load_clip(path: Path = ASSET) -> dict:
         return {k: data[k] for k in data.files}
 
 
-def demo_outputs(out_dir: str | Path, model: str, depth_model: str = "ait-depth") -> list[Path]:
-    """The files `run_demo` writes into `out_dir` (the depth picture only when depth weights are shipped)."""
+def demo_outputs(out_dir: str | Path, model: str, depth_model: str = "ait-depth",
+                 joint_model: str = "ait") -> list[Path]:
+    """The files `run_demo` writes into `out_dir` (the AiT pictures only when their weights are shipped)."""
     out_dir = Path(out_dir)
     files = [out_dir / f"{model}_pose.png", out_dir / f"{model}_pose.mp4", out_dir / f"{model}_video.mp4"]
-    return files + ([out_dir / f"{depth_model}_sample.png"] if depth_model in list_pretrained() else [])
+    shipped = list_pretrained()
+    files += [out_dir / f"{depth_model}_sample.png"] if depth_model in shipped else []
+    return files + (joint_outputs(out_dir, joint_model) if joint_model in shipped else [])
+
+
+def joint_outputs(out_dir: Path, model: str = "ait") -> list[Path]:
+    """The joint model's pictures: the instance overlay and the depth picture."""
+    return [out_dir / f"{model}_instances.png", out_dir / f"{model}_depth.png"]
 
 
 def check_demo_outputs(out_dir: str | Path, model: str, overwrite: bool = False) -> None:
@@ -91,6 +102,7 @@ def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 
                              out_dir, model, video_seconds)
     files += [video_demo(out_dir, model)]
     files += depth_demo(out_dir)
+    files += joint_demo(out_dir)
     print("\nwrote " + ", ".join(str(f) for f in files))
     return {"device": result.device, **error, "latency_ms": latency, "streaming": streaming,
             "files": [str(f) for f in files]}
@@ -152,16 +164,39 @@ def depth_demo(out_dir: Path, model: str = "ait-depth") -> list[Path]:
               "(train them with the commands in the README's AiT section)")
         return []
     bgr = cv2.imread(str(RGBD_SAMPLE / "sample_rgb.png"))
-    truth = read_depth_png(RGBD_SAMPLE / "sample_depth.png", RGBD_SAMPLE_ENCODING)
     result = Predictor(model, device="cpu").predict(bgr)
-    rmse = depth_metrics(result.depth, truth, eigen_crop=False, name="rgbd sample")["rmse"]
+    rmse = write_depth_sample(bgr, result.depth, out_dir / f"{model}_sample.png")
     print(f"\n{model} on the real RGB-D frame ({result.device}): RMSE {rmse:.2f} m on its valid pixels, "
           f"{result.timings_ms['total']:.0f} ms")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    picture = out_dir / f"{model}_sample.png"
-    write_image(picture, np.hstack([bgr, colorize_depth(truth, max_depth=10.0),
-                                    colorize_depth(result.depth, max_depth=10.0)]))
-    return [picture]
+    return [out_dir / f"{model}_sample.png"]
+
+
+def write_depth_sample(bgr: np.ndarray, depth: np.ndarray, picture: Path) -> float:
+    """RGB | sensor depth | prediction of the RGB-D frame into `picture`; the RMSE on its valid pixels."""
+    truth = read_depth_png(RGBD_SAMPLE / "sample_depth.png", RGBD_SAMPLE_ENCODING)
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    write_image(picture, np.hstack([bgr, colorize_depth(truth, max_depth=10.0), colorize_depth(depth, max_depth=10.0)]))
+    return depth_metrics(depth, truth, eigen_crop=False, name="rgbd sample")["rmse"]
+
+
+def joint_demo(out_dir: Path, model: str = "ait") -> list[Path]:
+    """Both tasks of the one joint model on the shipped real RGB-D frame: instances (an overlay) and
+    depth (RMSE and the depth picture), each with its time."""
+    if model not in list_pretrained():
+        print(f"\n{model}: the joint instances + depth model has no shipped weights yet, so its demo is skipped")
+        return []
+    bgr = cv2.imread(str(RGBD_SAMPLE / "sample_rgb.png"))
+    instances = Predictor(model, task="instances", device="cpu").predict(bgr)
+    depth = Predictor(model, task="depth", device="cpu").predict(bgr)
+    overlay, picture = joint_outputs(out_dir, model)
+    rmse = write_depth_sample(bgr, depth.depth, picture)
+    write_image(overlay, instances.plot(bgr))
+    counts = ", ".join(f"{n} {name}" for name, n in Counter(instances.names).most_common())
+    print(f"\n{model}, one model for two tasks, on the real RGB-D frame:")
+    print(f"  instances: {len(instances)}{f' ({counts})' if counts else ''} scoring >= {DEFAULT_MIN_SCORE:g}, "
+          f"{instances.timings_ms['total']:.0f} ms on {instances.device}")
+    print(f"  depth: RMSE {rmse:.2f} m on its valid pixels, {depth.timings_ms['total']:.0f} ms on {depth.device}")
+    return [overlay, picture]
 
 
 def stream_clip(predictor, keypoints: np.ndarray, scores: np.ndarray, truth: np.ndarray,

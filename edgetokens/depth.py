@@ -72,7 +72,7 @@ def load_image(image: np.ndarray | str | Path, channels: str = "bgr") -> np.ndar
         raise ValueError(f"images must be (H, W, 3), (H, W, 4) or (H, W); got shape {array.shape}")
     array = array[..., :3]
     if min(array.shape[:2]) < MIN_IMAGE_SIDE:
-        raise ValueError(f"image is {array.shape[1]}x{array.shape[0]} pixels; depth needs at least "
+        raise ValueError(f"image is {array.shape[1]}x{array.shape[0]} pixels; the AiT models need at least "
                          f"{MIN_IMAGE_SIDE} pixels a side")
     return np.ascontiguousarray(array[..., ::-1] if channels == "bgr" else array)
 

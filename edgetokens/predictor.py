@@ -3,12 +3,19 @@
     from edgetokens import Predictor
     predictor = Predictor("hot-mixste", device="npu", fallback="cpu")   # a PosePredictor
     predictor = Predictor("ait-depth", device="cpu")                    # a DepthPredictor
+    predictor = Predictor("ait", task="instances")                      # the joint AiT: an InstancePredictor
+    predictor = Predictor("ait", task="depth")                          # ... or its depth graph
+
+A model serving several tasks (the joint AiT, task "instances+depth") needs `task=` to say which; there
+is no default, and leaving it out is an error naming the choices. A single-task model takes `task=`
+only when it names its own task.
 
 Model sources: a zoo name (the shipped checkpoint, `edgetokens.zoo`), a name plus `weights=` (our
 checkpoint directory, or an official HoT/MixSTE/MotionBERT file for the `-243` configurations),
 or a bundle directory / bare .onnx / .xml. Checkpoints are exported once into the cache
 (`edgetokens.resolve`); precision="int8" uses the checkpoint's shipped QAT state. The task's own
-class (`edgetokens.pose_predictor`, `edgetokens.depth`) holds the pre- and post-processing.
+class (`edgetokens.pose_predictor`, `edgetokens.depth`, `edgetokens.instances_predictor`) holds the pre-
+and post-processing.
 """
 from __future__ import annotations
 
@@ -22,10 +29,25 @@ from .resolve import ModelInfo, check_bundle_task, resolve_model, task_of
 from .tasks import predictor_class
 
 
+def chosen_task(model: str | Path, weights: str | Path | None, task: str | None) -> str:
+    """The task a Predictor of `model` serves: the model's own, or `task` for a model serving several
+    (a joint task-map entry "instances+depth" serves each of its parts)."""
+    own = task_of(model, weights)
+    served = own.split("+")
+    if task is None:
+        if len(served) > 1:
+            choices = " or ".join(f"task={t!r}" for t in served)
+            raise ValueError(f"{model} serves {' and '.join(served)}: pass {choices} (--task on the command line)")
+        return own
+    if task not in served:
+        raise ValueError(f"{model} serves {' and '.join(served)}, not task={task!r}")
+    return task
+
+
 class Predictor:
     """A model on one device. `Predictor(model)` builds the predictor of the model's task, looked up in
     the task map (`edgetokens.tasks`): a `PosePredictor` for the pose lifters, a `DepthPredictor` for
-    AiT depth. `predict` is safe to call from several threads.
+    AiT depth, an `InstancePredictor` for AiT instances. `predict` is safe to call from several threads.
 
     Args:
         model: zoo name ("hot-mixste"), architecture name with `weights=`, or a bundle / .onnx / .xml path.
@@ -37,18 +59,21 @@ class Predictor:
         fallback: device to use, with a warning, when `device` is unavailable (e.g. "cpu").
         threads: CPU threads of the backend (None: the runtime's default).
         cache_dir: cache root (default `$EDGETOKENS_CACHE` or ~/.cache/edgetokens).
+        task: which task of a model serving several ("instances" or "depth" for the joint "ait");
+            required there, optional (and checked) for single-task models.
     """
 
     task = ""  # each subclass's key in `edgetokens.tasks.TASKS`
 
     def __new__(cls, model: str | Path = "hot-mixste", *args, **kwargs):
         if cls is Predictor:  # the factory: the task map names the class
-            cls = predictor_class(task_of(model, kwargs.get("weights")))
+            cls = predictor_class(chosen_task(model, kwargs.get("weights"), kwargs.get("task")))
         return super().__new__(cls)
 
     def __init__(self, model: str | Path = "hot-mixste", device: str = "cpu", precision: str = "fp32",
                  backend: str | None = None, weights: str | Path | None = None, fallback: str | None = None,
-                 threads: int | None = None, cache_dir: str | Path | None = None):
+                 threads: int | None = None, cache_dir: str | Path | None = None, task: str | None = None):
+        self._check_task_argument(task)
         check_threads(threads)  # before resolving, which may export the bundle
         self.device_request = device
         self.precision = precision
@@ -61,6 +86,12 @@ class Predictor:
         self.session: Session = open_session(source, device, precision, backend, threads, fallback, cache_dir)
         self.first_inference_ms = self.session.warmup(1)
         self._check_inputs(self.session.inputs[0])
+
+    def _check_task_argument(self, task: str | None) -> None:
+        """`task=` given to a subclass directly must be its own (`Predictor(...)` picks the class by it)."""
+        if task is not None and task != self.task:
+            raise ValueError(f"{type(self).__name__} serves {self.task!r}, not task={task!r}; "
+                             f"use Predictor(model, task={task!r})")
 
     def _check_manifest(self) -> None:
         """Task-specific checks of `self.manifest` (None for bare artifacts); BundleError when unusable."""

@@ -26,7 +26,7 @@ from runtimes.cache import cache_root
 from runtimes.manifest import sha256_file
 
 from .checkpoint import CONFIG, INT8_STATE, NNCF_CONFIG, WEIGHTS, read_checkpoint_info
-from .models import get_architecture, list_models, make_config, model_for
+from .models import architecture_task, list_models, make_config, model_for
 from .tasks import DEFAULT_TASK, get_task
 from .zoo import pretrained_dir
 
@@ -202,9 +202,9 @@ def export_checkpoint(name: str | None, weights: str | Path, cache_dir: str | Pa
     return info, model
 
 
-def model_task(name: str) -> str:
-    """The task of a registered architecture (its model class's `task`)."""
-    return get_architecture(name).model_class.task
+def model_task(name: str, config: dict | None = None) -> str:
+    """The task of a registered architecture (`models.architecture_task`), for its recorded `config`."""
+    return architecture_task(name, config)
 
 
 def task_of(model: str | Path, weights: str | Path | None = None) -> str:
@@ -216,8 +216,11 @@ def task_of(model: str | Path, weights: str | Path | None = None) -> str:
             return json.loads((path / manifest.MANIFEST).read_text()).get("task", DEFAULT_TASK)
         except json.JSONDecodeError:
             return DEFAULT_TASK  # opening the bundle reports the broken manifest properly
-    if path.is_dir() and (path / CONFIG).is_file():
-        return model_task(read_checkpoint_info(path)["arch"])
+    checkpoint = next((Path(p) for p in (model, weights) if p is not None and str(p) != "random"
+                       and (Path(p) / CONFIG).is_file()), None)
+    if checkpoint is not None:
+        info = read_checkpoint_info(checkpoint)
+        return model_task(info["arch"], info.get("config"))
     if not path.exists() and str(model) in list_models():
         return model_task(str(model))
     return DEFAULT_TASK

@@ -93,3 +93,30 @@ register_task(Task(
     metrics="training.tasks.depth:tokenizer_metrics",
     best_metric="rmse",
 ))
+register_task(Task(
+    "instances", "an image -> instance boxes, classes and masks (AiT; decoding in torch)",
+    predictor="edgetokens.instances_predictor:InstancePredictor",
+    cli_predict="edgetokens.cli_instances:predict_instances",
+    data="training.tasks.instances:build_data",
+    train_step="training.tasks.instances:solver_step",
+    metrics="training.tasks.instances:metrics",
+    best_metric="mask_ap_loss",
+    publish="training.tasks.instances:PUBLISH",
+))
+register_task(Task(
+    "instances+depth", "one AiT model for instances and depth, chosen by the task prompt (Predictor(..., task=))",
+    predictor="edgetokens.instances_predictor:InstancePredictor",
+    cli_predict="edgetokens.cli_instances:predict_instances",
+    data="training.tasks.joint:build_data",
+    train_step="training.tasks.joint:solver_step",
+    metrics="training.tasks.joint:metrics",
+    best_metric="joint_loss",
+    publish="training.tasks.joint:PUBLISH",
+))
+register_task(Task(
+    "mask-tokenizer", "instance mask crop -> VQ-VAE tokens -> mask (AiT stage 1; trained, not deployed)",
+    data="training.tasks.instances:build_tokenizer_data",
+    train_step="training.tasks.instances:tokenizer_step",
+    metrics="training.tasks.instances:tokenizer_metrics",
+    best_metric="mse",
+))

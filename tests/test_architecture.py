@@ -14,7 +14,7 @@ PACKAGES = ("edgetokens", "training", "compression", "runtimes")
 TOP = {f"edgetokens.{m}" for m in ("predictor", "pose_predictor", "depth", "stream", "resolve", "cli",
                                    "cli_commands", "demo", "benchmark", "blazepose",
                                    "blazepose_video", "video_pose", "video_stream", "cli_video",
-                                   "agreement", "benchmark_video")}
+                                   "agreement", "benchmark_video", "instances_predictor", "cli_instances")}
 LAYER_ORDER = ("core", "runtimes", "training", "compression", "top")
 # `python -m runtimes.benchmark` is the benchmark's command name; the benchmark itself is on top.
 EXCEPTIONS = {("runtimes.benchmark", "edgetokens.benchmark")}
@@ -134,11 +134,11 @@ def test_only_the_model_families_know_their_fields_and_names():
 
 
 def test_every_registered_model_belongs_to_a_task():
-    from edgetokens.models import get_architecture
+    from edgetokens.models import architecture_task
     from edgetokens.tasks import TASKS
 
     for name in list_models():
-        assert get_architecture(name).model_class.task in TASKS, name
+        assert architecture_task(name) in TASKS, name
 
 
 def test_function_level_imports_say_why_they_are_deferred():

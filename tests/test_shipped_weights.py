@@ -29,7 +29,7 @@ SLICE_TAKES = ("03_01", "03_02")
 SLICE_MM = {
     "hot-mixste": (71.9016, 51.7317),
     "mixste": (88.5113, 69.6733),
-    "hot-motionbert": (88.5442, 74.1597),
+    "hot-motionbert": (74.5996, 51.9601),
     "motionbert": (96.0114, 78.4583),
 }
 

@@ -1,8 +1,12 @@
 """AiT depth training through `python -m training.train`: stage 1 (tokenizer), stage 2 (solver), resume."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from edgetokens import create_model
 from edgetokens.checkpoint import read_checkpoint_info
@@ -192,3 +196,22 @@ def test_tokenizer_checkpoints_with_the_unprefixed_field_names_still_load(tmp_pa
     depth = 1 + torch.rand(2, 1, 64, 64)
     with torch.no_grad():
         assert torch.equal(loaded(depth)[0], model(depth)[0])
+
+
+@pytest.mark.slow
+def test_two_process_stage2_training_stays_in_sync(tokenizer, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29549",
+           os.path.join(os.path.dirname(__file__), "ddp_worker.py"), "--model", "ait-depth", *QUICK, "--tokenizer",
+           str(tokenizer / "last"), "--epochs", "1", "--lr", "2e-3", "--out", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
+    trained = create_model(checkpoint=tokenizer / "last").state_dict()
+    assert all(torch.equal(rank0[f"vqvae.{k}"], v) for k, v in trained.items())  # frozen in every process
+    torch.manual_seed(1126)
+    initial = dict(create_model("ait-depth", image_size=64).named_parameters())
+    assert any(not torch.equal(rank0[k], initial[k]) for k in initial)
+    for key in initial:  # parameters; batch-norm statistics are rank 0's, broadcast before every step
+        assert torch.equal(rank0[key], rank1[key]), key

@@ -27,8 +27,11 @@ def test_pose_data_and_depth_scenes_use_the_same_camera():
     for name in ("Camera", "world_to_camera", "camera_to_world", "project", "unproject", "look_at",
                  "axis_rotation", "quaternion_to_matrix", "matrix_to_quaternion"):
         assert getattr(cameras, name) is getattr(shared, name), name
-    for name in ("Camera", "look_at", "pixel_rays", "project", "world_to_camera"):
+    from training.data import scene_furniture, scene_geometry
+
+    for name in ("Camera", "look_at", "pixel_rays"):
         assert getattr(scenes, name) is getattr(shared, name), name
+    assert scene_geometry.Camera is scene_furniture.Camera is shared.Camera
     assert not hasattr(scenes, "_Camera") and not hasattr(scenes, "_rays")
 
 

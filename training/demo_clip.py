@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgetokens.clitools import run_cli
 from edgetokens.assets import CMU_CREDIT
 from edgetokens.assets import CMU_DEMO_CLIP as ASSET
+from edgetokens.clitools import run_cli
 from edgetokens.pose.normalize import root_relative
 from training.data.clips import SourceConfig, build_sources
 

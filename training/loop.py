@@ -169,3 +169,34 @@ def fit(config: RunConfig, model: nn.Module, data: TaskData | None = None, devic
     if world > 1:
         dist.barrier()
     return {"model": model, "best": best, "metric": task.best_metric, "history": history}
+
+
+def call_model(net: nn.Module, compute, *args):
+    """`compute(model, *args)` on the bare model; when `net` is a `DistributedDataParallel` wrapper, run
+    as the wrapper's forward (its module's `forward` swapped for `compute` for the call), so that DDP
+    broadcasts buffers before and prepares the gradient all-reduce after, as for `net(*args)` (the swap
+    is undone as the call starts, so `compute` may use the module's own forward). AiT's
+    training steps need several of the model's methods (`memory`, `instance_logits`, `tokenize`...),
+    not its `forward` (the exported depth graph); calling them on `net.module` alone would leave the
+    gradients of each process unsynchronised."""
+    if not isinstance(net, nn.parallel.DistributedDataParallel):
+        return compute(net, *args)
+    module = net.module
+
+    def forward(*inputs):
+        del module.forward  # at once: `compute` may call the module's own forward
+        return compute(module, *inputs)
+
+    module.forward = forward
+    try:
+        return net(*args)
+    finally:
+        module.__dict__.pop("forward", None)
+
+
+def through_ddp(step):
+    """A train step written against the bare model -> one that also runs under DistributedDataParallel."""
+    def wrapped(net: nn.Module, batch: dict, device: torch.device, amp: bool = False) -> dict:
+        return call_model(net, lambda model, b: step(model, b, device, amp), batch)
+
+    return wrapped

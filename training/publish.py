@@ -24,7 +24,7 @@ import torch
 
 from edgetokens.checkpoint import CONFIG, read_checkpoint_info, save_checkpoint
 from edgetokens.clitools import non_negative_int, run_cli
-from edgetokens.models import create_model, get_architecture
+from edgetokens.models import architecture_task, create_model
 from edgetokens.models.complexity import count_flops, count_parameters
 from edgetokens.tasks import TASKS, get_task
 from edgetokens.zoo import WEIGHTS_DIR, list_pretrained, pretrained_info
@@ -62,7 +62,7 @@ def results_table(names: list[str] | None = None) -> str:
     by_task: dict[str, list[tuple[str, dict]]] = {}
     for name in names or list_pretrained():
         info = pretrained_info(name)
-        by_task.setdefault(get_architecture(info["arch"]).model_class.task, []).append((name, info))
+        by_task.setdefault(architecture_task(info["arch"], info.get("config")), []).append((name, info))
     tables = [publishing(task).table(by_task[task]) for task in TASKS if task in by_task]
     return "\n\n".join("\n".join(lines) for lines in tables)
 
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         for source, m in info["evaluation"].items():
             if "rmse" in m:
                 print(f"{args.name} on {source}: RMSE {m['rmse']:.3f} m, AbsRel {m['abs_rel']:.3f}, d1 {m['d1']:.3f}")
+            elif "mask_ap" in m:
+                print(f"{args.name} on {source}: mask AP {m['mask_ap']:.3f}, AP50 {m['mask_ap50']:.3f}, "
+                      f"box AP {m['box_ap']:.3f}")
             else:
                 print(f"{args.name} on {source} (test split): MPJPE {m['mpjpe_mm']:.1f} mm, "
                       f"P-MPJPE {m['p_mpjpe_mm']:.1f} mm")

@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-sequences", type=positive_int, default=None,
                    help="score only the first N test sequences (depth: N test scenes, default 100)")
     depth = p.add_argument_group("AiT depth (training.tasks.depth)")
-    depth.add_argument("--tokenizer", default=None, help="stage 2: the trained ait-depth-vqvae checkpoint")
+    depth.add_argument("--tokenizer", default=None, help="stage 2: the trained tokenizer checkpoint(s), comma-separated: ait-depth-vqvae "
+                       "for depth, ait-mask-vqvae for instances, both for ait (or models that hold them)")
     depth.add_argument("--mask-ratio", type=float_in(0.0, 1.0, high_open=True), default=0.5,
                        help="stage 1 mask augmentation: share of 16x16 input patches zeroed (0 = off)")
     depth.add_argument("--ar-sampling", type=fraction, default=0.0,

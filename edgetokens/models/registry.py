@@ -15,7 +15,7 @@ from torch import nn
 
 from ..checkpoint import WEIGHTS, DamagedCheckpointError, read_checkpoint_info
 from ..zoo import pretrained_dir
-from .ait import VQVAE, AiTDepth, AiTDepthConfig
+from .ait import VQVAE, AiT, AiTConfig, AiTDepth, AiTDepthConfig, MaskTokenizer, MaskTokenizerConfig
 from .hot import MixSTE, MixSTEConfig, MotionBERT, MotionBERTConfig
 from .hot.official import load_official_weights
 
@@ -44,6 +44,17 @@ def get_architecture(name: str) -> Architecture:
     if name not in _ARCHITECTURES:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return _ARCHITECTURES[name]
+
+
+def architecture_task(name: str, config: Any = None) -> str:
+    """The task of a registered architecture: its model class's `task`, or, for a class whose task depends
+    on its config (AiT serves the tasks in `config.tasks`), `model_class.task_for(config)`; `config` is
+    a recorded config dict or dataclass (default: the registered one)."""
+    architecture = get_architecture(name)
+    task_for = getattr(architecture.model_class, "task_for", None)
+    if task_for is None:
+        return architecture.model_class.task
+    return task_for(architecture.config if config is None else config)
 
 
 def config_fields(config: Any) -> list[str]:
@@ -92,7 +103,8 @@ def create_model(name: str | None = None, pretrained: bool = False, checkpoint: 
             raise ValueError(f"checkpoint {path} is a {info['arch']!r} model, not {name!r}")
         model_class = get_architecture(info["arch"]).model_class
         config = model_class.upgrade_saved_config(dict(info["config"]))
-        model = _build(info["arch"], {**config, **overrides})
+        # settings that fetch weights a checkpoint replaces anyway (e.g. an ImageNet backbone) are switched off
+        model = _build(info["arch"], {**config, **getattr(model_class, "checkpoint_overrides", {}), **overrides})
         try:
             load_official_weights(model, path / WEIGHTS)
         except DamagedCheckpointError:
@@ -170,3 +182,13 @@ register_model("ait-depth-ar", AiTDepth, replace(_AIT_EDGE, parallel=False),
 register_model("ait-depth-480", AiTDepth, _AIT_480,
                "AiT-P depth with the paper's solver (6+6, 256-dim) and tokenizer (hidden 16, 512-dim codes) at 480 px")
 register_model("ait-depth-vqvae", VQVAE, _AIT_EDGE.vqvae, "stage-1 depth tokenizer (VQ-VAE) of ait-depth")
+register_model("ait-depth-lite0", AiTDepth, replace(_AIT_EDGE, backbone="efficientnet-lite0"),
+               "edge AiT-P depth on the ImageNet-trained EfficientNet-Lite0 backbone")
+_AIT_JOINT = AiTConfig(backbone="efficientnet-lite0")
+register_model("ait", AiT, _AIT_JOINT,
+               "AiT, one model for instances and depth: EfficientNet-Lite0, 192-dim 3+3 solver, 16 instance "
+               "slots and 8x8 depth tokens at 256 px")
+register_model("ait-instances", AiT, replace(_AIT_JOINT, tasks=("instances",)),
+               "single-task AiT instance segmentation (the joint model's instance half)")
+register_model("ait-mask-vqvae", MaskTokenizer, MaskTokenizerConfig(),
+               "stage-1 instance-mask tokenizer (VQ-VAE, 64x64 box crops -> 4x4 codes) of ait and ait-instances")

@@ -7,7 +7,6 @@ metres (0 = sensor hole). Metrics are per image on the valid pixels, averaged (`
 """
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import numpy as np
@@ -31,6 +30,7 @@ from training.depth import (
     token_prediction_step,
 )
 from training.evaluate_depth import depth_evaluation
+from training.loop import through_ddp
 from training.tasks import Publishing, TaskData, TrainStep
 
 MASK_PATCH = 16  # stage-1 mask augmentation zeroes patches of this many pixels a side
@@ -65,14 +65,13 @@ def _depth_data(config: DataConfig, model: nn.Module, input_key: str) -> TaskDat
     return TaskData(train, test, info, calibration, unit="image")
 
 
-def _single_process() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("multi-process training of the AiT depth models is not supported yet; run one process")
-
-
 def tokenizer_step(config: RunConfig, model: nn.Module) -> TrainStep:
-    """Stage 1: reconstruction of depth with `config.mask_ratio` of its 16-pixel patches zeroed."""
-    _single_process()
+    """Stage 1: reconstruction of depth with `config.mask_ratio` of its 16-pixel patches zeroed.
+
+    Several processes (torchrun): the step is the model's forward, so DistributedDataParallel averages
+    the gradients and broadcasts rank 0's buffers before every step: the EMA codebook stays the same in
+    every process, and follows rank 0's batches (the other ranks' codebook updates are overwritten).
+    """
     return TrainStep(masked_reconstruction_step(config.mask_ratio, MASK_PATCH),
                      {"mask_ratio": config.mask_ratio, "mask_patch": MASK_PATCH})
 
@@ -84,7 +83,6 @@ def solver_step(config: RunConfig, model: nn.Module) -> TrainStep:
     `config.resume` the tokenizer comes back with the rest of the model from OUT/last and is only
     frozen here. `config.ar_sampling` > 0: scheduled sampling (autoregressive decoders only).
     """
-    _single_process()
     if not config.tokenizer:
         raise ValueError(f"{model.arch} (stage 2) needs --tokenizer DIR: a trained ait-depth-vqvae checkpoint "
                          "(python -m training.train --model ait-depth-vqvae ...)")
@@ -96,7 +94,7 @@ def solver_step(config: RunConfig, model: nn.Module) -> TrainStep:
     else:
         model.freeze_tokenizer()  # --resume restores the whole model, tokenizer included
     info = {"tokenizer": str(config.tokenizer)} | ({"ar_sampling": sampling} if sampling else {})
-    return TrainStep(token_prediction_step(sampling), info)
+    return TrainStep(through_ddp(token_prediction_step(sampling)), info)  # the step calls several model methods
 
 
 def _as_depth(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 BACKBONE_STRIDE = 32  # five stride-2 stages
+BACKBONES = ("conv", "efficientnet-lite0")  # `AiTDepthConfig.backbone` (backbone.build_backbone)
 # VQVAEConfig's fields as stage-1 checkpoints recorded them before they took the `vq_` prefix
 UNPREFIXED_TOKENIZER_FIELDS = ("downsample", "hidden_dim", "num_codes", "code_dim", "num_res_blocks", "decay", "eps",
                                "commitment")
@@ -90,8 +91,10 @@ class AiTDepthConfig:
     """Backbone + task-solver + frozen VQ-VAE (AIT.md §1). Paper: SwinV2, d_model 256, 8 heads, 6 + 6 layers."""
 
     image_size: int = 256
-    backbone_widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # one per stride-2 stage
-    backbone_depths: tuple[int, ...] = (1, 1, 2, 2, 1)  # residual blocks after each stage's downsampling
+    backbone: str = "conv"  # one of BACKBONES: "conv" (ConvBackbone) or "efficientnet-lite0" (ImageNet-pretrained)
+    backbone_pretrained: bool = True  # efficientnet-lite0: start from its ImageNet weights when built fresh
+    backbone_widths: tuple[int, ...] = (16, 32, 64, 128, 256)  # "conv": one per stride-2 stage
+    backbone_depths: tuple[int, ...] = (1, 1, 2, 2, 1)  # "conv": residual blocks after each stage's downsampling
     d_model: int = 192
     heads: int = 6
     mlp_hidden: int = 768
@@ -137,6 +140,10 @@ class AiTDepthConfig:
             raise ValueError(
                 f"image_size ({self.image_size}) must be a multiple of the backbone stride {BACKBONE_STRIDE}"
             )
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if not isinstance(self.backbone_pretrained, bool):
+            raise ValueError(f"backbone_pretrained must be true or false, got {self.backbone_pretrained!r}")
         if len(self.backbone_widths) != 5 or len(self.backbone_depths) != 5:
             raise ValueError(
                 f"backbone_widths and backbone_depths need 5 entries (one per stride-2 stage), got "

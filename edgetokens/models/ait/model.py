@@ -13,7 +13,7 @@ from torch import nn
 from ...vision.depth import MIN_DEPTH  # predictions are clipped here at the end, as the official code
 from ...vision.image import IMAGENET_MEAN, IMAGENET_STD
 from ..signature import Signature, TensorSpec, example_batch
-from .backbone import ConvBackbone
+from .backbone import build_backbone
 from .config import AiTDepthConfig
 from .solver import TaskSolver
 from .vqvae import VQVAE
@@ -27,12 +27,14 @@ class AiTDepth(nn.Module):
     float_parts: dict[str, tuple[str, ...]] = {}  # quantization: nothing named stays float (`compression.scopes`)
     attention_modules: tuple[str, ...] = ()
     default_keep_float: tuple[str, ...] = ()
+    # a checkpoint holds the backbone's weights: do not read the ImageNet ones first (`create_model`)
+    checkpoint_overrides: dict = {"backbone_pretrained": False}
 
     def __init__(self, config: AiTDepthConfig):
         super().__init__()
         config.validate()
         self.config = config
-        self.backbone = ConvBackbone(config.backbone_widths, config.backbone_depths)
+        self.backbone = build_backbone(config)
         self.solver = TaskSolver(config, self.backbone.out_channels)
         self.vqvae = VQVAE(config.vqvae)
         self.tokenizer_frozen = False

@@ -1,15 +1,16 @@
-"""AiT's task-solver (specs/AIT.md §1.2), reduced to depth: a Pix2Seq-style encoder-decoder over code tokens.
+"""AiT's task-solver (specs/AIT.md §1.2): a Pix2Seq-style encoder-decoder over one shared token vocabulary.
 
-Vocabulary layout. The decoder reads and writes ids of one tied vocabulary (`vocab_embed`, logits =
-hidden @ vocab_embed^T + vocab_bias). For depth alone it holds only the VQ-VAE's codes:
+Vocabulary layout (`vocabulary.Vocabulary`). The decoder reads and writes ids of one tied vocabulary
+(`vocab_embed`, logits = hidden @ vocab_embed^T + vocab_bias): box bins, classes, the noise class and mask
+codes when the solver serves instances, then the depth codes. For depth alone it holds only the depth
+VQ-VAE's codes (`code_offset` 0, `vocab_size` = num_codes: the shipped ait-depth layout):
 
-    vocabulary id = code_offset + code id,   code_offset = 0,   vocab_size = code_offset + num_codes
+    vocabulary id = code_offset + depth code id
 
-The task prompt is not a vocabulary entry: it is its own learned embedding (`prompt_embed`, the official
-`det_embed` row of the depth task) and is always the first decoder input. A multi-task vocabulary would
-put other ranges before the codes and raise `code_offset` (the official depth offset is 2211); every method
-here goes through `code_offset` / `code_logits`, so only these two numbers change. Public methods take and
-return *code* ids (0 .. num_codes - 1) and full-vocabulary logits.
+Each task has its own learned prompt (`prompt_embed[task]`, the official `det_embed` row), always the first
+decoder input, and its own decoder position table (`dec_pos[task]`, the official per-task `dec_embed`).
+Depth methods take and return *code* ids (0 .. num_codes - 1) and full-vocabulary logits; sequence methods
+(`teacher_forcing_sequence`, `generate_sequence`) take and return full-vocabulary ids.
 
 Decoding modes:
 - teacher forcing (training): inputs [prompt, gt[:-1]], one pass with a causal mask;
@@ -20,11 +21,14 @@ Decoding modes:
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
 from ..hot.layers import DropPath, merge_heads, split_heads
 from .config import AiTDepthConfig
+from .vocabulary import Vocabulary
 
 KVCache = tuple[torch.Tensor, torch.Tensor]
 
@@ -135,16 +139,28 @@ class DecoderBlock(nn.Module):
 
 
 class TaskSolver(nn.Module):
-    """Backbone features (B, C, g, g) -> logits (B, num_tokens, vocab_size) over the depth-code vocabulary."""
+    """Backbone features (B, C, g, g) -> logits (B, length of the task, vocab_size).
 
-    def __init__(self, config: AiTDepthConfig, in_channels: int):
+    `vocabulary` and `lengths` (decoder positions per task) default to depth alone: the VQ-VAE's codes and
+    its token grid, with the parameter shapes of the shipped single-task checkpoints.
+    """
+
+    def __init__(self, config: AiTDepthConfig, in_channels: int, vocabulary: Vocabulary | None = None,
+                 lengths: dict[str, int] | None = None):
         super().__init__()
         c = config
         self.config = c
-        self.num_codes = c.vq_num_codes
-        self.code_offset = 0
-        self.vocab_size = self.code_offset + self.num_codes
-        self.num_tokens = c.num_tokens
+        self.vocabulary = vocabulary or Vocabulary(("depth",), depth_codes=c.vq_num_codes)
+        self.lengths = dict(lengths or {"depth": c.num_tokens})
+        if set(self.lengths) != set(self.vocabulary.tasks):
+            raise ValueError(f"decoder lengths are given for {sorted(self.lengths)}, but the vocabulary serves "
+                             f"{list(self.vocabulary.tasks)}")
+        self.vocab_size = self.vocabulary.size
+        self.has_depth = "depth" in self.vocabulary.tasks
+        if self.has_depth:
+            self.code_offset, stop = self.vocabulary.range("depth_codes")
+            self.num_codes = stop - self.code_offset
+            self.num_tokens = self.lengths["depth"]
         d = c.d_model
 
         self.input_dropout = nn.Dropout(c.dropout)
@@ -162,24 +178,31 @@ class TaskSolver(nn.Module):
         self.neck_mlp = FeedForward(d, c.mlp_hidden, c.dropout)
         self.neck_drop_path = DropPath(c.drop_path)
 
+        longest = max(self.lengths.values())
+        tasks = len(self.vocabulary.tasks)
         self.vocab_embed = nn.Parameter(torch.empty(self.vocab_size, d))
         self.vocab_bias = nn.Parameter(torch.empty(self.vocab_size))
-        self.prompt_embed = nn.Parameter(torch.empty(1, 1, d))
-        self.dec_pos = nn.Parameter(torch.empty(1, self.num_tokens, d))
-        if c.parallel:
+        self.prompt_embed = nn.Parameter(torch.empty(tasks, 1, d))
+        self.dec_pos = nn.Parameter(torch.empty(tasks, longest, d))
+        if c.parallel and self.has_depth:
             self.mask_embed = nn.Parameter(torch.empty(1, 1, d))
         self.decoder = nn.ModuleList(
             DecoderBlock(d, c.heads, c.mlp_hidden, c.dropout, c.drop_path) for _ in range(c.decoder_depth)
         )
         self.decoder_norm = nn.LayerNorm(d)
-        causal = torch.ones(self.num_tokens, self.num_tokens, dtype=torch.bool).triu(1)
+        causal = torch.ones(longest, longest, dtype=torch.bool).triu(1)
         self.register_buffer("causal_mask", causal, persistent=False)
         self._init_weights()
+
+    @property
+    def parallel_depth(self) -> bool:
+        """Depth by AiT-P's one decoder pass (the model owns `mask_embed`)."""
+        return bool(self.config.parallel and self.has_depth)
 
     def _init_weights(self) -> None:
         for p in (self.vocab_embed, self.vocab_bias, self.prompt_embed, self.dec_pos):
             nn.init.trunc_normal_(p, std=0.02)
-        if self.config.parallel:
+        if self.parallel_depth:
             nn.init.trunc_normal_(self.mask_embed, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -212,32 +235,50 @@ class TaskSolver(nn.Module):
         """Tied output layer: LN(hidden) @ vocab_embed^T + bias -> full-vocabulary logits."""
         return self.decoder_norm(hidden) @ self.vocab_embed.t() + self.vocab_bias
 
+    def _depth_only(self) -> None:
+        if not self.has_depth:
+            raise ValueError(f"this solver serves {list(self.vocabulary.tasks)}, not depth")
+
     def code_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """The depth-code slice (..., num_codes) of full-vocabulary logits (..., vocab_size)."""
+        self._depth_only()
         return logits[..., self.code_offset:self.code_offset + self.num_codes]
 
     def code_embeddings(self) -> torch.Tensor:
+        self._depth_only()
         return self.vocab_embed[self.code_offset:self.code_offset + self.num_codes]
 
+    def range_soft_tokens(self, logits: torch.Tensor, name: str) -> torch.Tensor:
+        """Soft next-token inputs (..., d): softmax over the vocabulary range `name` at temperature 1,
+        weighting the solver's own embeddings of that range (not the VQ codebook), as AiT's soft input."""
+        start, stop = self.vocabulary.range(name)
+        return logits[..., start:stop].softmax(dim=-1) @ self.vocab_embed[start:stop]
+
     def soft_tokens(self, logits: torch.Tensor) -> torch.Tensor:
-        """AR soft next-token inputs (..., d) from full-vocabulary logits: softmax over the code slice at
-        temperature 1, weighting the solver's own code embeddings (not the VQ codebook)."""
-        return self.code_logits(logits).softmax(dim=-1) @ self.code_embeddings()
+        """AR soft next-token inputs (..., d) of the depth codes."""
+        self._depth_only()
+        return self.range_soft_tokens(logits, "depth_codes")
 
-    def prompt(self, batch: int) -> torch.Tensor:
-        return self.prompt_embed.expand(batch, -1, -1)
+    def prompt(self, batch: int, task: str = "depth") -> torch.Tensor:
+        row = self.vocabulary.task_index(task)
+        return self.prompt_embed[row:row + 1].expand(batch, -1, -1)
 
-    def run_decoder(self, inputs: torch.Tensor, memory_kv: list[KVCache]) -> torch.Tensor:
+    def positions(self, task: str, start: int, stop: int) -> torch.Tensor:
+        """Decoder position embeddings (1, stop - start, d) of `task`."""
+        row = self.vocabulary.task_index(task)
+        return self.dec_pos[row:row + 1, start:stop]
+
+    def run_decoder(self, inputs: torch.Tensor, memory_kv: list[KVCache], task: str = "depth") -> torch.Tensor:
         """All positions of `inputs` (B, n, d) at once, causal mask -> logits (B, n, vocab_size)."""
         n = inputs.shape[1]
-        x = inputs + self.dec_pos[:, :n]
+        x = inputs + self.positions(task, 0, n)
         mask = self.causal_mask[:n, :n]
         for block, kv in zip(self.decoder, memory_kv):
             x = block(x, kv, mask)
         return self.head(x)
 
     def teacher_forcing(self, memory: torch.Tensor, target_ids: torch.Tensor, sampling: float = 0.0) -> torch.Tensor:
-        """Training logits (B, L, vocab_size); inputs are [prompt, target code ids[:-1]].
+        """Depth training logits (B, L, vocab_size); inputs are [prompt, target code ids[:-1]].
 
         `sampling` > 0 is two-pass scheduled sampling: that share of the inputs, drawn at random, is
         replaced by what greedy decoding would feed there, the soft token of the model's own (first-pass,
@@ -245,6 +286,7 @@ class TaskSolver(nn.Module):
         neighbours: 48% of tokens right with the true prefix, 8.5% when it runs on its own
         (`training.evaluate_depth`, runs/ait-depth-ar).
         """
+        self._depth_only()
         if target_ids.shape[1] != self.num_tokens:
             raise ValueError(f"target_ids must hold {self.num_tokens} code ids per image, got {target_ids.shape[1]}")
         if not 0.0 <= sampling <= 1.0:
@@ -260,56 +302,75 @@ class TaskSolver(nn.Module):
             given = torch.where(pick[..., None], own, given)
         return self.run_decoder(torch.cat((prompt, given), dim=1), memory_kv)
 
+    def teacher_forcing_sequence(self, memory: torch.Tensor, input_ids: torch.Tensor, task: str) -> torch.Tensor:
+        """Training logits (B, L, vocab_size) of a token sequence task; decoder inputs are [prompt,
+        input_ids[:, :-1]] (full-vocabulary ids, e.g. `instance_sequence.build_training_sequence`)."""
+        length = self.lengths[task]
+        if input_ids.shape[1] != length:
+            raise ValueError(f"{task} sequences hold {length} tokens, got {input_ids.shape[1]}")
+        given = self.vocab_embed[input_ids[:, :-1]]
+        return self.run_decoder(torch.cat((self.prompt(memory.shape[0], task), given), dim=1),
+                                self.memory_kv(memory), task)
+
     def parallel_logits(self, memory: torch.Tensor) -> torch.Tensor:
-        """AiT-P: one decoder pass over [prompt, mask_embed x (L - 1)]; needs `parallel=True`."""
-        if not self.config.parallel:
-            raise ValueError("parallel decoding needs a model built with parallel=True (it owns mask_embed)")
+        """AiT-P depth: one decoder pass over [prompt, mask_embed x (L - 1)]; needs `parallel=True`."""
+        if not self.parallel_depth:
+            raise ValueError("parallel decoding needs a depth model built with parallel=True (it owns mask_embed)")
         masks = self.mask_embed.expand(memory.shape[0], self.num_tokens - 1, -1)
         return self.run_decoder(torch.cat((self.prompt(memory.shape[0]), masks), dim=1), self.memory_kv(memory))
 
     def next_input(self, step_logits: torch.Tensor, ids: torch.Tensor, soft: bool) -> torch.Tensor:
-        """Decoder input (B, 1, d) after a step: the mask embedding (AiT-P), the soft token or the argmax token."""
-        if self.config.parallel:
+        """Depth decoder input (B, 1, d) after a step: the mask embedding (AiT-P), the soft token or the argmax token."""
+        if self.parallel_depth:
             return self.mask_embed.expand(step_logits.shape[0], -1, -1)
         if soft:
             return self.soft_tokens(step_logits)[:, None]
         return self.vocab_embed[ids + self.code_offset][:, None]
 
-    def generate(self, memory: torch.Tensor, soft_input: bool = True,
-                 use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Greedy autoregressive decoding -> (logits (B, L, vocab_size), code ids (B, L)).
+    def decode_loop(self, memory: torch.Tensor, task: str, choose: Callable[[int, torch.Tensor], torch.Tensor],
+                    feed: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+                    use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Autoregressive decoding of `task` -> (logits (B, L, vocab_size), ids (B, L)).
 
-        With `use_cache` each step runs one position against cached self-attention keys/values; without,
-        each step recomputes the whole prefix (the reference the cache is tested against).
+        `choose(i, step logits (B, V)) -> ids (B,)` picks position i's token; `feed(i, step logits, ids) ->
+        (B, 1, d)` is the next decoder input. With `use_cache` each step runs one position against cached
+        self-attention keys/values; without, each step recomputes the whole prefix (the reference the cache
+        is tested against). The image memory's cross-attention keys/values are computed once.
         """
         memory_kv = self.memory_kv(memory)
-        inputs = [self.prompt(memory.shape[0])]
+        inputs = [self.prompt(memory.shape[0], task)]
         caches: list[KVCache | None] = [None] * len(self.decoder)
         all_logits, all_ids = [], []
-        for i in range(self.num_tokens):
+        for i in range(self.lengths[task]):
             if use_cache:
-                x = inputs[-1] + self.dec_pos[:, i:i + 1]
+                x = inputs[-1] + self.positions(task, i, i + 1)
                 for j, (block, kv) in enumerate(zip(self.decoder, memory_kv)):
                     x, caches[j] = block.step(x, kv, caches[j])
                 step_logits = self.head(x)[:, -1]
             else:
-                step_logits = self.run_decoder(torch.cat(inputs, dim=1), memory_kv)[:, -1]
-            ids = self.code_logits(step_logits).argmax(dim=-1)
+                step_logits = self.run_decoder(torch.cat(inputs, dim=1), memory_kv, task)[:, -1]
+            ids = choose(i, step_logits)
             all_logits.append(step_logits)
             all_ids.append(ids)
-            inputs.append(self.next_input(step_logits, ids, soft_input))
+            inputs.append(feed(i, step_logits, ids))
         return torch.stack(all_logits, dim=1), torch.stack(all_ids, dim=1)
+
+    def generate(self, memory: torch.Tensor, soft_input: bool = True,
+                 use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Greedy autoregressive depth decoding -> (logits (B, L, vocab_size), code ids (B, L))."""
+        self._depth_only()
+        return self.decode_loop(memory, "depth", lambda i, logits: self.code_logits(logits).argmax(dim=-1),
+                                lambda i, logits, ids: self.next_input(logits, ids, soft_input), use_cache)
 
     def forward(self, features: torch.Tensor, target_ids: torch.Tensor | None = None,
                 sampling: float = 0.0) -> torch.Tensor:
-        """Logits (B, L, vocab_size): AiT-P pass, else teacher forcing with targets (and scheduled
+        """Depth logits (B, L, vocab_size): AiT-P pass, else teacher forcing with targets (and scheduled
         `sampling`), else greedy AR."""
-        if sampling and (self.config.parallel or target_ids is None):
+        if sampling and (self.parallel_depth or target_ids is None):
             raise ValueError("scheduled sampling needs an autoregressive model (parallel=False) and target ids")
         memory = self.encode(features)
-        if self.config.parallel:
+        if self.parallel_depth:
             return self.parallel_logits(memory)
         if target_ids is not None:
             return self.teacher_forcing(memory, target_ids, sampling)
         return self.generate(memory)[0]
-

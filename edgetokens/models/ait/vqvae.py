@@ -14,7 +14,6 @@ from torch import nn
 
 from .config import VQVAEConfig
 
-
 DEAD_FRACTION = 0.1  # a code whose moving count falls below this fraction of the mean count is restarted
 
 

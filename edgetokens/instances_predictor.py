@@ -1,0 +1,154 @@
+"""Instance segmentation with AiT: an image in, boxes, classes, scores and masks at the image's size out.
+
+    from edgetokens import Predictor
+    predictor = Predictor("ait", task="instances")         # the joint model (or "ait-instances")
+    result = predictor.predict("room.jpg", min_score=0.3)   # or a BGR uint8 array (OpenCV's order)
+    result.boxes, result.names, result.scores, result.masks # xyxy input pixels, (N, H, W) bool masks
+    cv2.imwrite("dets.png", result.plot(cv2.imread("room.jpg")))
+    result.save_json("dets.json")                           # COCO results format, masks as RLE
+
+Images are taken as `DepthPredictor` takes them (uint8 BGR, RGB with `channels="rgb"`, grayscale or
+BGRA; a path with its EXIF orientation applied; at least 32 pixels a side). The model sees the image
+letterboxed into its square input (aspect kept, top-left, ImageNet-mean padding), the layout it was
+trained on; boxes and masks come back in the image's pixels.
+
+Devices: instance decoding (21 autoregressive tokens per slot, KV-cached) runs in torch for now, so
+"cpu", "auto" and "torch:cpu" run it on the CPU (reported as "torch:cpu") and "torch:cuda:N" on a
+CUDA GPU. OpenVINO, ONNX Runtime, "gpu" and "npu" are refused with an error (or the `fallback`
+device is used, with a warning) until the exported KV-cached decoder lands. fp32 only.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runtimes import BundleError, DeviceUnavailableError, ModelSource, parse_device
+from runtimes.devices import is_available, torch_cuda_count
+from runtimes.torch_session import TorchSession
+
+from .clitools import check_threads
+from .depth import load_image
+from .predictor import Predictor
+from .resolve import resolve_model
+from .vision.image import normalize_image
+from .vision.instances import InstancesResult, from_model_output
+from .vision.letterbox import letterbox_for
+
+DEFAULT_MIN_SCORE = 0.3  # `predict` and `edgetokens predict --task instances`; 0 keeps every decoded slot
+TORCH_ONLY = ("instance decoding runs in torch for now (the exported KV-cached decoder is coming): use "
+              "device='cpu' (or 'torch:cuda:N' on a CUDA GPU)")
+
+
+@dataclass
+class InstancesPrediction(InstancesResult):
+    """An `InstancesResult` of one `predict` call, with where and how fast it ran (`select` and
+    `filter` return plain `InstancesResult`s)."""
+
+    timings_ms: dict[str, float] = field(default_factory=dict)  # preprocess, inference, postprocess, total
+    device: str = ""
+    execution_devices: list[str] = field(default_factory=list)
+
+
+def torch_target(device: str, fallback: str | None = None) -> str:
+    """The torch device ("cpu", "cuda:N") that instance decoding runs on for a device string."""
+    request = parse_device(device)  # an unknown string gets the usual error listing what is accepted
+    if request.family in ("cpu", "auto"):
+        return "cpu"
+    target = request.target
+    if target is not None and target.backend == "torch" and is_available(target):
+        return target.target
+    if target is not None and target.backend == "torch":
+        problem = f"device {device!r} is not here: torch sees {torch_cuda_count()} CUDA device(s)."
+    else:
+        problem = f"device {device!r}: {TORCH_ONLY}."
+    available = ["torch:cpu", *(f"torch:cuda:{i}" for i in range(torch_cuda_count()))]
+    if not fallback:
+        raise DeviceUnavailableError(problem, available)
+    warnings.warn(f"{problem} Falling back to device={fallback!r}.", RuntimeWarning, stacklevel=3)
+    return torch_target(fallback)
+
+
+def check_number(name: str, value: object, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        bounds = f" in [{low:g}, {high:g}]" if high is not None else f" >= {low:g}" if low is not None else ""
+        raise ValueError(f"{name} must be a finite number{bounds}; got {value!r}")
+    return float(value)
+
+
+class InstancePredictor(Predictor):
+    """AiT instance segmentation in torch (see `Predictor` for the arguments; the module docstring
+    says which devices and precisions run it)."""
+
+    task = "instances"
+
+    def __init__(self, model: str | Path = "ait", device: str = "cpu", precision: str = "fp32",
+                 backend: str | None = None, weights: str | Path | None = None, fallback: str | None = None,
+                 threads: int | None = None, cache_dir: str | Path | None = None, task: str | None = None):
+        self._check_task_argument(task)
+        threads = check_threads(threads)
+        if precision != "fp32":
+            raise ValueError(f"precision={precision!r}: instance decoding runs in torch at fp32 for now (the exported "
+                             "KV-cached decoder is coming); use precision='fp32'")
+        if backend not in (None, "torch"):
+            raise DeviceUnavailableError(f"backend={backend!r}: {TORCH_ONLY}", ["torch"])
+        target = torch_target(device, fallback)  # before resolving, which may export the bundle
+        self.device_request = device
+        self.precision = precision
+        self.info, torch_model = resolve_model(model, weights, cache_dir, precision=precision, need_torch=True)
+        if torch_model is None:
+            raise BundleError(f"{self.info.bundle} holds no checkpoint to decode instances with (they decode in "
+                              "torch for now): pass the model name or its checkpoint directory")
+        if "instances" not in getattr(torch_model, "tasks", ()):
+            raise ValueError(f"{model} is a {getattr(torch_model, 'task', '?')!r} model; InstancePredictor needs a "
+                             "model with instances (ait, ait-instances)")
+        self.manifest = ModelSource.open(self.info.bundle, torch_model, verify=not self.info.verified).manifest
+        self.session = TorchSession(torch_model, target, precision, threads)
+        self.model = self.session.model  # eval mode, on the session's device
+        self.image_size = int(self.model.config.image_size)
+        self.first_inference_ms: float | None = None  # set by the first `predict`
+
+    def predict(self, image: np.ndarray | str | Path, min_score: float = DEFAULT_MIN_SCORE, top_p: float | None = None,
+                seed: int = 0, channels: str = "bgr") -> InstancesPrediction:
+        """Instances of one image (path, or uint8 array in `channels` order) scoring at least `min_score`.
+
+        `top_p`: nucleus sampling of box and class tokens (None: the model's, 0: greedy); `seed` makes a
+        call repeatable. No instance found is an empty result, not an error.
+        """
+        min_score = check_number("min_score", min_score, low=0.0)
+        if top_p is not None:
+            top_p = check_number("top_p", top_p, 0.0, 1.0)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer; got {seed!r}")
+        start = time.perf_counter()
+        rgb = load_image(image, channels)
+        height, width = rgb.shape[:2]
+        letterbox = letterbox_for(height, width, self.image_size)
+        batch = torch.from_numpy(normalize_image(letterbox.image(rgb))[None]).to(self.session.torch_device)
+        prepared = time.perf_counter()
+        parsed = self.model.instances(batch, top_p=top_p, seed=int(seed), min_score=min_score)[0]
+        inferred = time.perf_counter()
+        found = from_model_output(parsed, parsed["mask_probs"], (height, width), scale=letterbox.scale)
+        done = time.perf_counter()
+        timings = {"preprocess": prepared - start, "inference": inferred - prepared, "postprocess": done - inferred,
+                   "total": done - start}
+        if self.first_inference_ms is None:
+            self.first_inference_ms = 1000 * timings["inference"]
+        return InstancesPrediction(found.boxes, found.class_ids, found.scores, found.masks, found.image_size,
+                                   {k: 1000 * v for k, v in timings.items()}, self.device,
+                                   list(self.session.execution_devices))
+
+    def timed_calls(self, stream_stride: int | None = None) -> dict[str, Callable[[], object]]:
+        """One instance decode of the model's example image (what the benchmark times)."""
+        example = torch.from_numpy(self.session.examples["image"][:1]).to(self.session.torch_device)
+        return {"": lambda: self.model.instances(example)}
+
+
+__all__ = ["DEFAULT_MIN_SCORE", "InstancePredictor", "InstancesPrediction", "InstancesResult"]
