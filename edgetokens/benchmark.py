@@ -51,7 +51,7 @@ from .clitools import (
 from .models import create_model
 from .models.complexity import count_flops
 from .predictor import Predictor
-from .tasks import get_task
+from .tasks import TASKS, get_task
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,12 @@ def recorded_accuracy(predictor, key: str) -> tuple[float, str] | None:
     return None
 
 
+def model_and_task(model: str) -> tuple[str, str | None]:
+    """"ait:instances" -> ("ait", "instances"): a model serving several tasks names one after a colon."""
+    name, _, task = model.rpartition(":")
+    return (name, task) if name and task in TASKS else (model, None)
+
+
 def open_row(row: Row, args, weights: str | None):
     """Create the Predictor for a row; fills status on failure. Returns the predictor or None."""
 
@@ -129,8 +135,9 @@ def open_row(row: Row, args, weights: str | None):
         device = "torch:cpu" if row.device == "eager" else row.device
         backend = None if row.device == "eager" else (row.backend or None)
         start = time.perf_counter()
-        predictor = Predictor(row.model, device=device, precision=row.precision, backend=backend, weights=weights,
-                              threads=args.threads, cache_dir=args.cache_dir)
+        model, task = model_and_task(row.model)
+        predictor = Predictor(model, device=device, precision=row.precision, backend=backend, weights=weights,
+                              threads=args.threads, cache_dir=args.cache_dir, task=task)
         log.info("%s %s %s -> %s in %.0f ms", row.model, row.device, row.precision, predictor.device,
                  (time.perf_counter() - start) * 1000)
     except (DeviceUnavailableError, BundleError) as err:
@@ -308,7 +315,8 @@ def machine_summary() -> str:
 def main(argv: list[str] | None = None, prog: str = "python -m runtimes.benchmark") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     split = lambda text: [t for t in text.split(",") if t]  # noqa: E731
-    parser.add_argument("--models", type=split, default=["hot-mixste"], help="comma list of names or bundle paths")
+    parser.add_argument("--models", type=split, default=["hot-mixste"], help="comma list of names or bundle paths; NAME:TASK for a model serving several "
+                        "(ait:instances, ait:depth)")
     parser.add_argument("--devices", type=split, default=["cpu"], help="comma list, e.g. cpu,gpu,npu,openvino:CPU")
     parser.add_argument("--precisions", type=split, default=["fp32"], help="comma list of fp32,fp16,int8")
     parser.add_argument("--backends", type=split, default=None, help="comma list: one row per backend")

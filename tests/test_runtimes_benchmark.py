@@ -60,3 +60,12 @@ def test_tables_name_the_cpu_and_its_instruction_sets():
     assert benchmark.cpu_description(xeon) == "Intel(R) Xeon(R) Platinum (avx2 avx512f amx_bf16)"
     assert benchmark.cpu_description("model name : Old\nflags : fpu sse2\n") == "Old (no AVX2)"
     assert benchmark.cpu_description() in benchmark.machine_summary()
+
+
+def test_a_model_serving_several_tasks_names_one_after_a_colon():
+    from edgetokens.benchmark import model_and_task
+
+    assert model_and_task("ait:instances") == ("ait", "instances")
+    assert model_and_task("ait:depth") == ("ait", "depth")
+    assert model_and_task("hot-mixste") == ("hot-mixste", None)
+    assert model_and_task("bundles/x:y") == ("bundles/x:y", None)  # not a task: a path with a colon

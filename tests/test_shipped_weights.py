@@ -28,7 +28,7 @@ TOLERANCE_MM = 0.01
 SLICE_TAKES = ("03_01", "03_02")
 SLICE_MM = {
     "hot-mixste": (71.9016, 51.7317),
-    "mixste": (88.5113, 69.6733),
+    "mixste": (84.4169, 57.758),
     "hot-motionbert": (74.5996, 51.9601),
     "motionbert": (96.0114, 78.4583),
 }
