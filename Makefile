@@ -30,7 +30,7 @@ test: $(STAMP)
 # built into INT8 artifacts on first use of precision="int8"): NNCF's calibrated INT8 of the shipped FP32
 # weights, no fine-tuning (--epochs 0), so switching precision moves poses by quantization error only.
 # The epoch counts are those the shipped runs completed (long runs were continued with --resume).
-# hot-mixste, hot-motionbert and mixste continue on all real motion (CMU ASF/AMC + cmu-positions + synthetic) with H36M, COCO
+# Every lifter then continues on all real motion (CMU ASF/AMC + cmu-positions + synthetic) with H36M, COCO
 # and BlazePose-style 2D (--input-layout mixed), so it takes what detectors give.
 TRAIN   = $(PY) -m training.train --data mix --data-root $(CMU) --batch-size 32 --lr 1e-3 --lr-decay 0.9 --amp bf16 --threads 1
 REAL    = $(PY) -m training.train --data real --data-root $(CMU) --positions-root $(POSITIONS) --input-layout mixed \
@@ -47,10 +47,11 @@ weights: $(STAMP)
 	$(TRAIN) --model hot-motionbert --epochs 3 --out runs/hot-motionbert
 	$(REAL) --model hot-motionbert --init runs/hot-motionbert/best --epochs 4 --out runs/hot-motionbert-real
 	$(TRAIN) --model motionbert --epochs 3 --out runs/motionbert
+	$(REAL) --model motionbert --init runs/motionbert/best --epochs 3 --out runs/motionbert-real
 	$(PUBLISH) --checkpoint runs/hot-mixste-real/best --name hot-mixste
 	$(PUBLISH) --checkpoint runs/hot-motionbert-real/best --name hot-motionbert
 	$(PUBLISH) --checkpoint runs/mixste-real/best --name mixste
-	$(PUBLISH) --checkpoint runs/motionbert/best --name motionbert
+	$(PUBLISH) --checkpoint runs/motionbert-real/best --name motionbert
 	$(PY) -m compression.qat --model hot-mixste --data real --data-root $(CMU) --positions-root $(POSITIONS) \
 		--epochs 0 --threads 1 --out runs/bundles/hot-mixste-int8 --overwrite --publish
 	$(DEPTH) --model ait-depth-vqvae --epochs 8 --out runs/ait-depth-vqvae

@@ -30,7 +30,7 @@ SLICE_MM = {
     "hot-mixste": (71.9016, 51.7317),
     "mixste": (84.4169, 57.758),
     "hot-motionbert": (74.5996, 51.9601),
-    "motionbert": (96.0114, 78.4583),
+    "motionbert": (72.8483, 53.7202),
 }
 
 
