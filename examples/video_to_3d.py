@@ -18,6 +18,7 @@ import numpy as np
 from edgetokens import Predictor, VideoPose, viz
 from edgetokens.cli_video import write_pose_video
 from edgetokens.keypoints_io import load_keypoints, save_poses
+from edgetokens.video_frames import FrameReader
 from edgetokens.clitools import positive_float, positive_int
 
 
@@ -32,17 +33,8 @@ def video_with_blazepose(args) -> None:
 
 
 def read_video(path):
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise SystemExit(f"cannot open video {path}")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    return frames, fps
+    reader = FrameReader(path)  # clear errors for a missing, empty or unreadable video
+    return [frame for _, frame in reader], reader.fps
 
 
 def main(argv=None):

@@ -16,14 +16,12 @@ Scores are on the sensor depth's valid pixels (holes excluded), per image then a
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from edgetokens.models import create_model
 from edgetokens.vision.depth import average_metrics, depth_metrics
 from edgetokens.vision.image import normalize_image
 from training.ait_losses import ait_depth_loss, mask_patches, mse_ignore_zero
@@ -171,16 +169,3 @@ def evaluate_solver(model: nn.Module, test_set: Dataset) -> dict[str, float]:
         metrics = score_depth(lambda images: model.decode(model.generate_ar(images)[0]), test_set)
     model.train(was_training)
     return metrics
-
-
-def load_tokenizer(model: nn.Module, path: str) -> None:
-    """Copy a trained stage-1 checkpoint into `model.vqvae` and freeze it; configs must agree."""
-    tokenizer = create_model(checkpoint=path)
-    if asdict(tokenizer.config) != asdict(model.config.vqvae):
-        differ = [f"{k}={v}" for k, v in asdict(model.config.vqvae).items() if asdict(tokenizer.config).get(k) != v]
-        raise ValueError(f"tokenizer {path} has config {asdict(tokenizer.config)}, but {model.arch} needs "
-                         f"{asdict(model.config.vqvae)}; train a matching ait-depth-vqvae (--set "
-                         f"{' --set '.join(differ)}) or give this model the tokenizer's settings (the same "
-                         "--set vq_... as its stage 1)")
-    model.vqvae.load_state_dict(tokenizer.state_dict())
-    model.freeze_tokenizer()

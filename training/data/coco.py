@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,14 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from edgetokens.vision.coco_classes import CATEGORY_TO_INDEX
-from training.data.instances import InstanceAnnotations, decode_rle
+from training.data.instances import AnnotatedImages, InstanceAnnotations, decode_rle
 from training.data.nyu import read_rgb as read_rgb_image
 
 REQUIRED_TOP_LEVEL = ("images", "annotations", "categories")
 REQUIRED_ANNOTATION = ("image_id", "category_id", "segmentation", "bbox")
 
 
-class CocoInstances(Sequence):
+class CocoInstances(AnnotatedImages):
     """The images of one COCO instances file; ``dataset[i]`` -> :class:`InstanceAnnotations`."""
 
     def __init__(self, annotation_json: str | os.PathLike, image_root: str | os.PathLike, *,
@@ -52,15 +52,10 @@ class CocoInstances(Sequence):
         for position, annotation in enumerate(data["annotations"]):
             checked = self._check_annotation(annotation, position, by_id)
             self._annotations[checked["image_id"]].append(checked)
-        self._records = [self._load(i) for i in range(len(self))] if not lazy else None
+        self._read_all_unless(lazy)
 
     def __len__(self) -> int:
         return len(self.images)
-
-    def __getitem__(self, index: int) -> InstanceAnnotations:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} images")
-        return self._records[index] if self._records is not None else self._load(index % len(self))
 
     @property
     def image_ids(self) -> list[int]:

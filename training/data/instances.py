@@ -9,6 +9,7 @@ predictions against them. Classes are the contiguous COCO index (0 person .. 79 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -89,3 +90,20 @@ def decode_rle(rle: dict) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
         return mask_utils.decode(rle).astype(bool)
+
+
+class AnnotatedImages(Sequence):
+    """A dataset's images as `InstanceAnnotations`, read on access (`lazy`) or all at once; subclasses
+    give `__len__` and `_load(index)`."""
+
+    def _read_all_unless(self, lazy: bool) -> None:
+        """Call at the end of `__init__`: with `lazy=False` every record is read (and checked) now."""
+        self._records = None if lazy else [self._load(i) for i in range(len(self))]
+
+    def _load(self, index: int) -> InstanceAnnotations:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> InstanceAnnotations:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} images")
+        return self._records[index] if self._records is not None else self._load(index % len(self))

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from training.data.instances import InstanceAnnotations, decode_rle
+from training.data.instances import AnnotatedImages, InstanceAnnotations, decode_rle
 from training.data.nyu import read_rgb as read_rgb_image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -46,7 +46,7 @@ class YoloObject:
     where: str  # "<file>:<line>"
 
 
-class YoloSegmentation(Sequence):
+class YoloSegmentation(AnnotatedImages):
     """The images of one YOLO segmentation folder; ``dataset[i]`` -> :class:`InstanceAnnotations`."""
 
     def __init__(self, root: str | os.PathLike, *, num_classes: int = 80, split: str | None = None,
@@ -72,15 +72,10 @@ class YoloSegmentation(Sequence):
         numeric = all(name.isdigit() for name in self.names)
         self.image_ids = [int(n) if numeric else i for i, n in enumerate(self.names)]
         self.objects = [parse_label_file(self.label_dir / f"{name}.txt", num_classes) for name in self.names]
-        self._records = [self._load(i) for i in range(len(self))] if not lazy else None
+        self._read_all_unless(lazy)
 
     def __len__(self) -> int:
         return len(self.names)
-
-    def __getitem__(self, index: int) -> InstanceAnnotations:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} images")
-        return self._records[index] if self._records is not None else self._load(index % len(self))
 
     def _load(self, index: int) -> InstanceAnnotations:
         path, objects = self.image_paths[index], self.objects[index]

@@ -24,12 +24,12 @@ from training.depth import (
     depth_train_set,
     evaluate_solver,
     evaluate_tokenizer,
-    load_tokenizer,
     masked_reconstruction_step,
     score_depth,
     token_prediction_step,
 )
 from training.evaluate_depth import depth_evaluation
+from training.instances import load_tokenizers
 from training.loop import through_ddp
 from training.tasks import Publishing, TaskData, TrainStep
 
@@ -90,7 +90,7 @@ def solver_step(config: RunConfig, model: nn.Module) -> TrainStep:
     if sampling and model.config.parallel:
         raise ValueError(f"--ar-sampling applies to the autoregressive decoder (ait-depth-ar), not {model.arch}")
     if not config.resume:
-        load_tokenizer(model, config.tokenizer)
+        load_tokenizers(model, config.tokenizer, ["vqvae"])  # the stage-1 depth VQ-VAE, or a model holding one
     else:
         model.freeze_tokenizer()  # --resume restores the whole model, tokenizer included
     info = {"tokenizer": str(config.tokenizer)} | ({"ar_sampling": sampling} if sampling else {})

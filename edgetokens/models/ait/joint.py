@@ -14,7 +14,6 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
-from torch import nn
 
 from ...vision.depth import MIN_DEPTH
 from ...vision.image import IMAGENET_MEAN, IMAGENET_STD
@@ -32,6 +31,7 @@ from .instance_sequence import (
     slot_tokens,
 )
 from .mask_tokenizer import MaskTokenizer, MaskTokenizerConfig
+from .model import AiTModel
 from .solver import TaskSolver
 from .vocabulary import TASK_ORDER, Vocabulary
 from .vqvae import VQVAE
@@ -95,14 +95,10 @@ class AiTConfig(AiTDepthConfig):
             raise ValueError(f"mask_tau must be > 0, got {self.mask_tau}")
 
 
-class AiT(nn.Module):
+class AiT(AiTModel):
     """RGB (B, 3, S, S), ImageNet-normalised -> instances (`instances`) and / or depth (`forward`)."""
 
     arch: str = "ait"
-    float_parts: dict[str, tuple[str, ...]] = {}
-    attention_modules: tuple[str, ...] = ()
-    default_keep_float: tuple[str, ...] = ()
-    checkpoint_overrides: dict = {"backbone_pretrained": False}
 
     def __init__(self, config: AiTConfig):
         super().__init__()
@@ -131,39 +127,9 @@ class AiT(nn.Module):
     def task(self) -> str:
         return self.task_for(self.config)
 
-    @staticmethod
-    def upgrade_saved_config(config: dict) -> dict:
-        return config
-
     @property
     def vocabulary(self) -> Vocabulary:
         return self.solver.vocabulary
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (3, self.config.image_size, self.config.image_size)
-
-    def tokenizers(self) -> list[nn.Module]:
-        return [getattr(self, name) for name in ("vqvae", "mask_tokenizer") if hasattr(self, name)]
-
-    def freeze_tokenizer(self) -> None:
-        """Stage 2: the tokenizers stay in eval mode with no trainable weights; gradients still flow through."""
-        self.tokenizer_frozen = True
-        for tokenizer in self.tokenizers():
-            tokenizer.eval()
-            tokenizer.requires_grad_(False)
-
-    def train(self, mode: bool = True) -> AiT:
-        super().train(mode)
-        if self.tokenizer_frozen:
-            for tokenizer in self.tokenizers():
-                tokenizer.eval()
-        return self
-
-    def check_image(self, image: torch.Tensor) -> None:
-        if image.ndim != 4 or tuple(image.shape[1:]) != self.input_shape:
-            c, h, w = self.input_shape
-            raise ValueError(f"{self.arch} expects images of shape (batch, {c}, {h}, {w}), got {tuple(image.shape)}")
 
     def check_task(self, task: str) -> None:
         if task not in self.tasks:
@@ -189,13 +155,6 @@ class AiT(nn.Module):
         if target_ids is None:
             return self.solver.generate(memory)[0]
         return self.solver.teacher_forcing(memory, target_ids)
-
-    def decode(self, logits: torch.Tensor, soft: bool = True) -> torch.Tensor:
-        """Depth logits (B, L, V) -> depth (B, 1, S, S) by the frozen VQ-VAE: soft or argmax codes."""
-        code_logits = self.solver.code_logits(logits)
-        if soft:
-            return self.vqvae.decode_soft(code_logits, self.config.tau)
-        return self.vqvae.decode_ids(code_logits.argmax(dim=-1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """The exported graph: depth in metres (B, 1, S, S), soft decoding, clipped at 1 mm, where the model
@@ -266,9 +225,6 @@ class AiT(nn.Module):
         return parsed
 
     # -- export contract -------------------------------------------------------------------------------------
-
-    def graph_options(self) -> list[dict]:
-        return [{}]
 
     def signature(self, batch: int = 1) -> Signature:
         """Graph contract of the exported part: the depth path where the model has depth; an

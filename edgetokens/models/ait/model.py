@@ -19,26 +19,14 @@ from .solver import TaskSolver
 from .vqvae import VQVAE
 
 
-class AiTDepth(nn.Module):
-    """RGB (B, 3, S, S), normalised by the caller -> metric depth (B, 1, S, S), S = config.image_size."""
+class AiTModel(nn.Module):
+    """What every AiT solver model shares: a square RGB input, frozen tokenizers, the depth decode."""
 
-    arch: str = "ait-depth"
-    task: str = "depth"  # its entry in `edgetokens.tasks.TASKS`
     float_parts: dict[str, tuple[str, ...]] = {}  # quantization: nothing named stays float (`compression.scopes`)
     attention_modules: tuple[str, ...] = ()
     default_keep_float: tuple[str, ...] = ()
     # a checkpoint holds the backbone's weights: do not read the ImageNet ones first (`create_model`)
     checkpoint_overrides: dict = {"backbone_pretrained": False}
-
-    def __init__(self, config: AiTDepthConfig):
-        super().__init__()
-        config.validate()
-        self.config = config
-        self.backbone = build_backbone(config)
-        self.solver = TaskSolver(config, self.backbone.out_channels)
-        self.vqvae = VQVAE(config.vqvae)
-        self.tokenizer_frozen = False
-        self.freeze_tokenizer()
 
     @staticmethod
     def upgrade_saved_config(config: dict) -> dict:
@@ -50,22 +38,56 @@ class AiTDepth(nn.Module):
         """Per-sample input shape (channels, height, width)."""
         return (3, self.config.image_size, self.config.image_size)
 
-    def freeze_tokenizer(self) -> None:
-        """Stage 2: the VQ-VAE stays in eval mode with no trainable weights; gradients still flow through it."""
-        self.tokenizer_frozen = True
-        self.vqvae.eval()
-        self.vqvae.requires_grad_(False)
+    def tokenizers(self) -> list[nn.Module]:
+        """The frozen stage-1 models this one holds (the depth VQ-VAE, the mask VQ-VAE)."""
+        return [getattr(self, name) for name in ("vqvae", "mask_tokenizer") if hasattr(self, name)]
 
-    def train(self, mode: bool = True) -> AiTDepth:
+    def freeze_tokenizer(self) -> None:
+        """Stage 2: the tokenizers stay in eval mode with no trainable weights; gradients still flow through."""
+        self.tokenizer_frozen = True
+        for tokenizer in self.tokenizers():
+            tokenizer.eval()
+            tokenizer.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> AiTModel:
         super().train(mode)
-        if self.tokenizer_frozen:
-            self.vqvae.eval()
+        if getattr(self, "tokenizer_frozen", False):
+            for tokenizer in self.tokenizers():
+                tokenizer.eval()
         return self
 
     def check_image(self, image: torch.Tensor) -> None:
         if image.ndim != 4 or tuple(image.shape[1:]) != self.input_shape:
             c, h, w = self.input_shape
             raise ValueError(f"{self.arch} expects images of shape (batch, {c}, {h}, {w}), got {tuple(image.shape)}")
+
+    def decode(self, logits: torch.Tensor, soft: bool = True) -> torch.Tensor:
+        """Logits (B, L, V) -> depth (B, 1, S, S) by the frozen VQ-VAE: soft (tau-weighted codes) or argmax ids."""
+        code_logits = self.solver.code_logits(logits)
+        if soft:
+            return self.vqvae.decode_soft(code_logits, self.config.tau)
+        return self.vqvae.decode_ids(code_logits.argmax(dim=-1))
+
+    def graph_options(self) -> list[dict]:
+        """The export options this model supports (none)."""
+        return [{}]
+
+
+class AiTDepth(AiTModel):
+    """RGB (B, 3, S, S), normalised by the caller -> metric depth (B, 1, S, S), S = config.image_size."""
+
+    arch: str = "ait-depth"
+    task: str = "depth"  # its entry in `edgetokens.tasks.TASKS`
+
+    def __init__(self, config: AiTDepthConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.backbone = build_backbone(config)
+        self.solver = TaskSolver(config, self.backbone.out_channels)
+        self.vqvae = VQVAE(config.vqvae)
+        self.tokenizer_frozen = False
+        self.freeze_tokenizer()
 
     def tokenize(self, depth: torch.Tensor) -> torch.Tensor:
         """Ground-truth depth (B, 1, S, S) in metres -> target code ids (B, L), raster order."""
@@ -78,13 +100,6 @@ class AiTDepth(nn.Module):
         self.check_image(image)
         return self.solver(self.backbone(image), target_ids, sampling)
 
-    def decode(self, logits: torch.Tensor, soft: bool = True) -> torch.Tensor:
-        """Logits (B, L, V) -> depth (B, 1, S, S) by the frozen VQ-VAE: soft (tau-weighted codes) or argmax ids."""
-        code_logits = self.solver.code_logits(logits)
-        if soft:
-            return self.vqvae.decode_soft(code_logits, self.config.tau)
-        return self.vqvae.decode_ids(code_logits.argmax(dim=-1))
-
     @torch.no_grad()
     def generate_ar(self, image: torch.Tensor, soft_input: bool = True,
                     use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,10 +110,6 @@ class AiTDepth(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Inference: image -> depth (B, 1, S, S) in metres, soft decoding, clipped at 1 mm."""
         return self.decode(self.logits(image), soft=True).clamp_min(MIN_DEPTH)
-
-    def graph_options(self) -> list[dict]:
-        """The export options this model supports (none)."""
-        return [{}]
 
     def signature(self, batch: int = 1) -> Signature:
         """Graph contract: `image` (B, 3, S, S) normalised RGB -> `depth` (B, 1, S, S) metres."""
