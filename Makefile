@@ -39,6 +39,9 @@ PUBLISH = $(PY) -m training.publish --data-root $(CMU)
 # Depth: stage 1 (tokenizer), then stage 2 (solver) on 1,000 new scenes per epoch.
 DEPTH   = $(PY) -m training.train --data scenes --clips-per-epoch 1000 --batch-size 16 --lr 3e-4 --threads 1
 DEPTH_EPOCHS = 50
+# ait-depth-lite0: the same stage 2 on the ImageNet-trained EfficientNet-Lite0, on ait-depth's tokenizer.
+LITE0_EPOCHS = 12
+
 weights: $(STAMP)
 	$(TRAIN) --model hot-mixste --epochs 8 --out runs/hot-mixste
 	$(REAL) --model hot-mixste --init runs/hot-mixste/best --epochs 9 --out runs/hot-mixste-real
@@ -57,6 +60,10 @@ weights: $(STAMP)
 	$(DEPTH) --model ait-depth-vqvae --epochs 8 --out runs/ait-depth-vqvae
 	$(DEPTH) --model ait-depth --tokenizer runs/ait-depth-vqvae/best --epochs $(DEPTH_EPOCHS) --out runs/ait-depth
 	$(PY) -m training.publish --checkpoint runs/ait-depth/best --name ait-depth
+	$(DEPTH) --model ait-depth-lite0 --tokenizer edgetokens/weights/ait-depth --epochs $(LITE0_EPOCHS) --threads 2 \
+		--out runs/ait-depth-lite0
+	$(PY) -m training.publish --checkpoint runs/ait-depth-lite0/best --name ait-depth-lite0 \
+		--rgbd-real ../shared/data/rgbd-real
 
 clean:
 	rm -rf $(VENV) build *.egg-info

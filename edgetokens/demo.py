@@ -4,8 +4,8 @@ Lifts the shipped CMU clip (subject 03, never trained on; 2D from a virtual came
 noise) with the shipped model, prints the accuracy against the true 3D motion, times one window
 on each backend side by side, streams part of the clip, and writes a picture and a short video
 (2D input | predicted and true 3D skeleton). Then video -> 3D on the shipped real clip (BlazePose
-2D, tracked, then the lifter; a side-by-side video), and the depth model on the shipped real RGB-D
-frame, when a trained `ait-depth` is shipped; then the joint AiT (instances and depth from one model)
+2D, tracked, then the lifter; a side-by-side video), and each shipped depth model (`ait-depth-lite0`,
+`ait-depth`) on the shipped real RGB-D frame; then the joint AiT (instances and depth from one model)
 on the same frame, when a trained `ait` is shipped.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .viz import VideoWriter
 from .zoo import list_pretrained
 
 BACKENDS = ("openvino:CPU", "onnxruntime:cpu", "torch:cpu")
+DEPTH_MODELS = ("ait-depth-lite0", "ait-depth")  # ImageNet backbone, then from scratch: each one shipped
 
 
 def load_clip(path: Path = ASSET) -> dict:
@@ -42,13 +43,13 @@ def load_clip(path: Path = ASSET) -> dict:
         return {k: data[k] for k in data.files}
 
 
-def demo_outputs(out_dir: str | Path, model: str, depth_model: str = "ait-depth",
+def demo_outputs(out_dir: str | Path, model: str, depth_models: tuple[str, ...] = DEPTH_MODELS,
                  joint_model: str = "ait") -> list[Path]:
     """The files `run_demo` writes into `out_dir` (the AiT pictures only when their weights are shipped)."""
     out_dir = Path(out_dir)
     files = [out_dir / f"{model}_pose.png", out_dir / f"{model}_pose.mp4", out_dir / f"{model}_video.mp4"]
     shipped = list_pretrained()
-    files += [out_dir / f"{depth_model}_sample.png"] if depth_model in shipped else []
+    files += [out_dir / f"{name}_sample.png" for name in depth_models if name in shipped]
     return files + (joint_outputs(out_dir, joint_model) if joint_model in shipped else [])
 
 
@@ -101,7 +102,8 @@ def run_demo(model: str = "hot-mixste", repeats: int = 10, stream_frames: int = 
     files = write_pose_media(keypoints, scores, result.poses_3d, truth, image_size, float(clip["fps"]),
                              out_dir, model, video_seconds)
     files += [video_demo(out_dir, model)]
-    files += depth_demo(out_dir)
+    for name in DEPTH_MODELS:
+        files += depth_demo(out_dir, name)
     files += joint_demo(out_dir)
     print("\nwrote " + ", ".join(str(f) for f in files))
     return {"device": result.device, **error, "latency_ms": latency, "streaming": streaming,

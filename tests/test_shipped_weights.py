@@ -49,8 +49,8 @@ def cmu_test_views(cmu_root, name, takes=None):
     return build_sources("cmu", str(cmu_root), seed=seed, split="test", config=SourceConfig(cmu_takes=takes))
 
 
-def test_the_four_pose_defaults_and_the_depth_default_are_shipped():
-    assert {"hot-mixste", "mixste", "hot-motionbert", "motionbert", "ait-depth"} <= set(SHIPPED)
+def test_the_four_pose_defaults_and_the_two_depth_models_are_shipped():
+    assert {"hot-mixste", "mixste", "hot-motionbert", "motionbert", "ait-depth", "ait-depth-lite0"} <= set(SHIPPED)
     assert set(SLICE_MM) == set(POSE_LIFTERS)
 
 
@@ -90,24 +90,43 @@ def test_shipped_hot_mixste_reproduces_its_card_on_the_whole_cmu_test_split(cmu_
         assert metrics[key] == pytest.approx(recorded[key], abs=TOLERANCE_MM), key
 
 
-def test_shipped_depth_model_reproduces_its_recorded_real_frame_rmse(one_thread):
+@pytest.mark.parametrize("name", ["ait-depth", "ait-depth-lite0"])
+def test_shipped_depth_model_reproduces_its_recorded_real_frame_rmse(name, one_thread):
     """The card's `rgbd_sample` metrics, measured as publishing measured them (eager torch, soft tokens)."""
     from training.data.nyu import rgbd_sample
     from training.evaluate_depth import real_frame
 
-    recorded = zoo.pretrained_info("ait-depth")["evaluation"]["rgbd_sample"]
+    recorded = zoo.pretrained_info(name)["evaluation"]["rgbd_sample"]
     sample = rgbd_sample(RGBD_SAMPLE)[0]
-    _, metrics = real_frame(create_model("ait-depth", pretrained=True).eval(), sample.rgb, sample.depth)
+    _, metrics = real_frame(create_model(name, pretrained=True).eval(), sample.rgb, sample.depth)
     for key in ("rmse", "abs_rel", "d1"):
         assert metrics[key] == pytest.approx(recorded[key], rel=1e-3), key
 
 
-def test_shipped_depth_predictor_reproduces_the_real_frame_rmse(tmp_path, one_thread):
+@pytest.mark.parametrize("name", ["ait-depth", "ait-depth-lite0"])
+def test_shipped_depth_predictor_reproduces_the_real_frame_rmse(name, tmp_path, one_thread):
     """The deployed path (Predictor: exported graph, its own pre/post-processing) lands within 2 %."""
-    recorded = zoo.pretrained_info("ait-depth")["evaluation"]["rgbd_sample"]["rmse"]
+    recorded = zoo.pretrained_info(name)["evaluation"]["rgbd_sample"]["rmse"]
     bgr = cv2.imread(str(RGBD_SAMPLE / "sample_rgb.png"))
     truth = read_depth_png(RGBD_SAMPLE / "sample_depth.png", RGBD_SAMPLE_ENCODING)
-    result = Predictor("ait-depth", device="torch:cpu", cache_dir=tmp_path).predict(bgr)
+    result = Predictor(name, device="torch:cpu", cache_dir=tmp_path).predict(bgr)
     assert result.depth.shape == truth.shape
     rmse = depth_metrics(result.depth, truth, eigen_crop=False)["rmse"]
     assert rmse == pytest.approx(recorded, rel=0.02)
+
+
+def test_the_imagenet_backbone_transfers_depth_to_real_kinect_frames(shared_dir, one_thread):
+    """On the five rgbd-real frames (never trained on), ait-depth-lite0 reproduces its card and beats the
+    from-scratch ait-depth in AbsRel and RMSE, with and without median scaling."""
+    from training.data.nyu import rgbd_real
+    from training.evaluate_depth import real_frames
+
+    frames = rgbd_real(shared_dir / "data" / "rgbd-real")
+    scores = {name: real_frames(create_model(name, pretrained=True).eval(), frames)[1]
+              for name in ("ait-depth", "ait-depth-lite0")}
+    recorded = zoo.pretrained_info("ait-depth-lite0")["evaluation"]["rgbd_real"]
+    assert recorded["frames"] == 5
+    for key in ("rmse", "abs_rel", "d1", "scaled_abs_rel"):
+        assert scores["ait-depth-lite0"][key] == pytest.approx(recorded[key], rel=1e-3), key
+    for key in ("rmse", "abs_rel", "scaled_rmse", "scaled_abs_rel"):
+        assert scores["ait-depth-lite0"][key] < scores["ait-depth"][key], key

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -215,3 +216,68 @@ def test_two_process_stage2_training_stays_in_sync(tokenizer, tmp_path):
     assert any(not torch.equal(rank0[k], initial[k]) for k in initial)
     for key in initial:  # parameters; batch-norm statistics are rank 0's, broadcast before every step
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+def write_rgbd_real(folder, frames=2):
+    import cv2
+
+    (folder / "color").mkdir(parents=True)
+    (folder / "depth").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(1, frames + 1):
+        cv2.imwrite(str(folder / "color" / f"{i}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        depth = rng.integers(500, 4000, (48, 64)).astype(np.uint16)
+        depth[:5] = 0  # sensor holes
+        cv2.imwrite(str(folder / "depth" / f"{i}.pgm"), depth)
+    return folder
+
+
+def test_rgbd_real_frames_load_in_order_and_name_a_missing_depth(tmp_path):
+    from training.data.nyu import rgbd_real
+
+    frames = rgbd_real(write_rgbd_real(tmp_path / "real", frames=3))
+    assert len(frames) == 3 and [frames[i].name for i in range(3)] == ["1.png", "2.png", "3.png"]
+    sample = frames[0]
+    assert sample.rgb.shape == (48, 64, 3) and sample.depth.dtype == np.float32
+    assert (sample.depth[:5] == 0).all() and 0.5 <= sample.depth[5:].min() and sample.depth.max() < 4.0
+    (tmp_path / "real" / "depth" / "2.pgm").unlink()
+    with pytest.raises(ValueError, match="frames 2 lack"):
+        rgbd_real(tmp_path / "real")
+    with pytest.raises(FileNotFoundError, match="no color"):
+        rgbd_real(tmp_path)
+
+
+def test_evaluate_depth_scores_a_joint_model_through_its_depth_prompt_on_real_frames(tmp_path, capsys):
+    from edgetokens.checkpoint import save_checkpoint
+    from training import evaluate_depth
+
+    torch.manual_seed(0)
+    model = create_model("ait", image_size=64, slots=2, d_model=32, heads=2, mlp_hidden=64, encoder_depth=1,
+                         decoder_depth=1, backbone="conv", backbone_widths=(8, 8, 16, 16, 32), vq_hidden_dim=4,
+                         vq_code_dim=16, mask_vq_hidden_dim=4, mask_vq_code_dim=16)
+    model.vqvae.decoder[-1].bias.data.fill_(1.0)
+    path = save_checkpoint(model, tmp_path / "ait")
+    real = write_rgbd_real(tmp_path / "real")
+    assert evaluate_depth.main([f"--checkpoint={path}", "--scenes", "2", "--repeats", "1", "--threads", "1",
+                                "--rgbd-real", str(real), "--json", str(tmp_path / "rows.json")]) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert [(r["mode"], r["decoding"]) for r in rows] == [("joint, depth prompt", "soft"),
+                                                          ("joint, depth prompt", "hard")]
+    assert rows[0]["rmse"] > 0 and rows[0]["rmse"] != rows[1]["rmse"]
+    assert rows[0]["rgbd_real"]["frames"] == 2 and 0 < rows[0]["rgbd_real"]["abs_rel"]
+    assert 0 < rows[0]["rgbd_real"]["scaled_abs_rel"] and "scaled_rmse" in rows[0]["rgbd_real"]
+    assert "rgbd_real" not in rows[1]
+    assert "Real frames" in capsys.readouterr().out
+
+
+def test_median_scaling_removes_the_metric_scale_only():
+    from training.evaluate_depth import median_scaled_metrics
+
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 5.0, (20, 30)).astype(np.float32)
+    depth[:3] = 0  # holes do not count
+    assert median_scaled_metrics(2.5 * depth + 7.0 * (depth == 0), depth, "x")["abs_rel"] == pytest.approx(0, abs=1e-6)
+    noisy = depth * rng.uniform(0.8, 1.2, depth.shape)
+    assert median_scaled_metrics(3.0 * noisy, depth, "x")["abs_rel"] == pytest.approx(
+        median_scaled_metrics(noisy, depth, "x")["abs_rel"], rel=1e-5)
+    assert median_scaled_metrics(noisy, depth, "x")["abs_rel"] > 0.05

@@ -8,8 +8,12 @@ N-MPJPE and velocity error on the CMU test subject (03), on cmu-positions test/ 
 the CMU root, or $EDGETOKENS_CMU_POSITIONS_ROOT) and on the synthetic test split, each with 2D input
 in the H36M, COCO and BlazePose-style layouts (`evaluation` keys `cmu`, `cmu/coco`,
 `cmu/blazepose`, ...; `training.tasks.pose`), plus the model's parameter and FLOP counts. A depth
-solver (`ait-depth*`) records instead its metrics on the scenes test split with soft and hard token decoding and on the shipped real RGB-D frame; its
-parameters are stored in float16 (half the package size; the recorded metrics are of those weights).
+solver (`ait-depth*`) records instead its metrics on the scenes test split with soft and hard token
+decoding, on the shipped real RGB-D frame and on the real frames of `--rgbd-real`
+(../shared/data/rgbd-real), with its parameters stored in float16 (half the package size; the
+recorded metrics are of those weights). An instance model (`ait-instances`, `ait`) records COCO AP on
+the scenes test and on the held-out split of `--data-root` (../shared/data/coco128-seg), and `ait`
+its depth as a depth solver does.
 What each task records is its `Publishing` (`training.tasks`, the `publish` part of its task entry).
 """
 from __future__ import annotations
@@ -40,14 +44,15 @@ def publishing(task_name: str):
     return task.load("publish")
 
 
-def publish(checkpoint: Path, name: str, data_root: str | None, seed: int, out_root: Path = WEIGHTS_DIR) -> dict:
+def publish(checkpoint: Path, name: str, data_root: str | None, seed: int, out_root: Path = WEIGHTS_DIR,
+            rgbd_real: str | None = None) -> dict:
     model, info = create_model(checkpoint=checkpoint).eval(), read_checkpoint_info(checkpoint)
     recipe = publishing(model.task)
     if recipe.parameter_dtype is not None:
         with torch.no_grad():  # score exactly what is shipped: the rounded parameters
             for p in model.parameters():
                 p.copy_(p.to(recipe.parameter_dtype))
-    evaluation = recipe.evaluate(model, data_root, seed)
+    evaluation = recipe.evaluate(model, data_root, seed, rgbd_real)
     example = torch.randn(1, *model.input_shape)
     facts = {"params": count_parameters(model), **count_flops(model, example)}
     meta = {k: v for k, v in info.items() if k not in ("arch", "config", "revision")}
@@ -73,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print the markdown table of the shipped defaults' recorded metrics")
     parser.add_argument("--checkpoint", help="trained checkpoint directory (e.g. runs/X/best)")
     parser.add_argument("--name", help="name of the shipped default (edgetokens/weights/NAME)")
-    parser.add_argument("--data-root", default=None, help="CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT)")
+    parser.add_argument("--data-root", default=None, help="pose: CMU folder holding 01/ 02/ 03/ (or $EDGETOKENS_CMU_ROOT); instances: a YOLO "
+                        "segmentation folder (coco128-seg) whose held-out split is scored")
+    parser.add_argument("--rgbd-real", default=None, help="depth models: also score the real RGB-D frames of this "
+                        "folder (color/N.png, depth/N.pgm: ../shared/data/rgbd-real)")
     parser.add_argument("--seed", type=non_negative_int, default=1126, help="seed of the synthetic test subjects and cameras")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -83,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             return
         if not args.checkpoint or not args.name:
             raise ValueError("give --checkpoint DIR and --name NAME (or --table)")
-        info = publish(Path(args.checkpoint), args.name, args.data_root, args.seed)
+        info = publish(Path(args.checkpoint), args.name, args.data_root, args.seed, rgbd_real=args.rgbd_real)
         for source, m in info["evaluation"].items():
-            if "rmse" in m:
+            if "rmse" in m and "abs_rel" in m:
                 print(f"{args.name} on {source}: RMSE {m['rmse']:.3f} m, AbsRel {m['abs_rel']:.3f}, d1 {m['d1']:.3f}")
             elif "mask_ap" in m:
                 print(f"{args.name} on {source}: mask AP {m['mask_ap']:.3f}, AP50 {m['mask_ap50']:.3f}, "

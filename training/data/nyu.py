@@ -345,6 +345,22 @@ def rgbd_sample(folder: str | os.PathLike) -> RGBDFrames:
                       name="rgbd_sample")
 
 
+def rgbd_real(folder: str | os.PathLike) -> RGBDFrames:
+    """The real Kinect frames of ``shared/data/rgbd-real``: ``color/N.png`` with ``depth/N.pgm`` (16-bit mm)."""
+    folder = Path(folder)
+    colors = {p.stem: p for p in (folder / "color").glob("*.png")}
+    depths = {p.stem: p for p in (folder / "depth").glob("*.pgm")}
+    if not colors:
+        raise FileNotFoundError(f"{folder}: no color/*.png frames (expected the rgbd-real layout: color/N.png, "
+                                "depth/N.pgm)")
+    unmatched = sorted(set(colors) ^ set(depths))
+    if unmatched:
+        raise ValueError(f"{folder}: frames {', '.join(unmatched)} lack their colour or depth image "
+                         "(color/N.png needs depth/N.pgm)")
+    stems = sorted(colors, key=lambda s: (len(s), s))
+    return RGBDFrames([(colors[s], depths[s]) for s in stems], "mm", name="rgbd_real")
+
+
 # --- torch dataset ---------------------------------------------------------------------------------
 @dataclass
 class DepthDatasetConfig:

@@ -63,12 +63,13 @@ class TrainStep:
 class Publishing:
     """What `python -m training.publish` does for a task's shipped defaults.
 
-    evaluate: (model, data root, seed) -> the `evaluation` recorded in config.json;
+    evaluate: (model, data root, seed, real RGB-D folder or None) -> the `evaluation` recorded in
+    config.json (the folder matters to the depth models only);
     table: [(name, config.json)] -> markdown lines of the README's results table;
     parameter_dtype: how the parameters are stored (None: as trained); the recorded evaluation is of
     the stored (rounded) parameters.
     """
 
-    evaluate: Callable[[nn.Module, str | None, int], dict]
+    evaluate: Callable[[nn.Module, str | None, int, str | None], dict]
     table: Callable[[list[tuple[str, dict]]], list[str]]
     parameter_dtype: torch.dtype | None = None

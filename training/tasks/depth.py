@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from edgetokens.assets import RGBD_SAMPLE
 from edgetokens.vision.depth import MIN_DEPTH
 from training.config import DataConfig, RunConfig
 from training.depth import (
@@ -117,22 +116,28 @@ def tokenizer_metrics(run: Callable[[np.ndarray], np.ndarray] | None, test_set: 
     return score_depth(_as_depth(run), test_set, key="depth")
 
 
-def publish_evaluation(model: nn.Module, data_root: str | None, seed: int) -> dict:
-    """Scenes test metrics with soft and hard token decoding, and on the shipped real RGB-D frame."""
+def publish_evaluation(model: nn.Module, data_root: str | None, seed: int, rgbd_real: str | None = None) -> dict:
+    """Scenes test metrics with soft and hard token decoding, on the shipped real RGB-D frame and on the
+    `rgbd_real` frames (a folder like shared/data/rgbd-real)."""
+    return depth_evaluation(model, seed, rgbd_real_root=rgbd_real)
 
-    return depth_evaluation(model, seed, rgbd_sample=str(RGBD_SAMPLE))
+
+def real_cell(evaluation: dict) -> str:
+    """"RMSE / AbsRel" on the rgbd-real frames, or "-" when they were not given to the publish."""
+    real = evaluation.get("rgbd_real")
+    return f"{real['rmse']:.3f} / {real['abs_rel']:.3f}" if real else "-"
 
 
 def results_table(entries: list[tuple[str, dict]]) -> list[str]:
     lines = ["| depth model | params | GFLOPs | epochs (images) | scenes test RMSE m, soft / hard "
-             "| AbsRel | d1 | real RGB-D frame RMSE m |", "|---|---|---|---|---|---|---|---|"]
+             "| AbsRel | d1 | real RGB-D frame RMSE m | rgbd-real RMSE m / AbsRel |", "|---|---|---|---|---|---|---|---|---|"]
     for name, info in entries:
         ev, facts = info["evaluation"], info["facts"]
         soft, hard, real = ev["scenes"], ev["scenes_hard"], ev.get("rgbd_sample", {})
         images = info["metrics"]["epoch"] * info["data"]["images_per_epoch"]
         lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
                      f"{info['metrics']['epoch']} ({images:,}) | {soft['rmse']:.3f} / {hard['rmse']:.3f} | "
-                     f"{soft['abs_rel']:.3f} | {soft['d1']:.3f} | {real.get('rmse', float('nan')):.3f} |")
+                     f"{soft['abs_rel']:.3f} | {soft['d1']:.3f} | {real.get('rmse', float('nan')):.3f} | {real_cell(ev)} |")
     return lines
 
 

@@ -144,7 +144,7 @@ def real_evaluation(model: nn.Module, data_root: str | None, seed: int) -> dict:
     return {"real": score_instances(model, test)}
 
 
-def publish_evaluation(model: nn.Module, data_root: str | None, seed: int) -> dict:
+def publish_evaluation(model: nn.Module, data_root: str | None, seed: int, rgbd_real: str | None = None) -> dict:
     """The scenes test split, and the held-out split of a YOLO folder (`data_root`, e.g. coco128-seg)."""
     scenes = score_instances(model, instance_test_set("scenes", model.config.image_size, seed))
     return {"scenes": scenes, **real_evaluation(model, data_root, seed)}

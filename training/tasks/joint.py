@@ -37,12 +37,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from edgetokens.assets import RGBD_SAMPLE
-from edgetokens.vision.depth import MIN_DEPTH, depth_metrics
-from edgetokens.vision.image import model_input, to_image_size
+from edgetokens.vision.depth import MIN_DEPTH
 from training.ait_losses import ait_depth_loss
 from training.config import DataConfig, RunConfig
-from training.data.nyu import rgbd_sample
+from training.evaluate_depth import decoder, real_depth_evaluation
 from training.depth import DEFAULT_TEST_SCENES, DEFAULT_TRAIN_SCENES, depth_test_set, depth_train_set, score_depth
 from training.instances import (
     InstanceItems,
@@ -55,6 +53,7 @@ from training.instances import (
 )
 from training.loop import through_ddp
 from training.tasks import Publishing, TaskData, TrainStep
+from training.tasks.depth import real_cell
 from training.tasks.instances import INSTANCE_HEADER, TORCH_ONLY, image_calibration, instance_cells, real_evaluation
 
 log = logging.getLogger("training.tasks.joint")
@@ -216,15 +215,11 @@ def solver_step(config: RunConfig, model: nn.Module) -> TrainStep:
     return TrainStep(through_ddp(joint_step), info)
 
 
-def _depth(model: nn.Module, soft: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda images: model.decode(model.depth_logits(model.memory(images)), soft=soft).clamp_min(MIN_DEPTH)
-
-
 def score_joint_depth(model: nn.Module, test: Dataset, soft: bool = True) -> dict:
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    metrics = score_depth(lambda x: _depth(model, soft)(x.to(device)).cpu(), test)
+    metrics = score_depth(lambda x: decoder(model, soft)(x.to(device)).cpu(), test)
     model.train(was_training)
     return metrics
 
@@ -247,34 +242,30 @@ def metrics(run: Callable[[np.ndarray], np.ndarray] | None, test: JointTest, mod
 
 # -- publishing ---------------------------------------------------------------------------------------------
 
-def publish_evaluation(model: nn.Module, data_root: str | None, seed: int) -> dict:
+def publish_evaluation(model: nn.Module, data_root: str | None, seed: int, rgbd_real: str | None = None) -> dict:
     """Instances on the scenes test and the real held-out split (`data_root`, a YOLO folder), depth on the
-    scenes test (soft and hard decoding) and on the shipped real RGB-D frame."""
+    scenes test (soft and hard decoding), on the shipped real RGB-D frame and on the `rgbd_real` frames."""
     size = model.config.image_size
     evaluation = {"scenes": score_instances(model, instance_test_set("scenes", size, seed)),
                   **real_evaluation(model, data_root, seed)}
     test = depth_test_set("scenes", size, seed, DEFAULT_TEST_SCENES)
     evaluation["depth_scenes"] = score_joint_depth(model, test, soft=True)
     evaluation["depth_scenes_hard"] = score_joint_depth(model, test, soft=False)
-    sample = rgbd_sample(str(RGBD_SAMPLE))[0]
-    with torch.inference_mode():
-        pred = _depth(model)(torch.from_numpy(model_input(sample.rgb, size)))[0, 0].numpy()
-    pred = to_image_size(pred, sample.rgb.shape[1], sample.rgb.shape[0])
-    evaluation["rgbd_sample"] = depth_metrics(pred, sample.depth, eigen_crop=False, name="rgbd sample")
-    return evaluation
+    return evaluation | real_depth_evaluation(model, rgbd_real)
 
 
 def results_table(entries: list[tuple[str, dict]]) -> list[str]:
     lines = [(f"| joint model | params | GFLOPs | epochs (images) | {INSTANCE_HEADER} | scenes depth RMSE m, soft / hard "
-              "| real RGB-D frame RMSE m |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| real RGB-D frame RMSE m | rgbd-real RMSE m / AbsRel |"), "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, info in entries:
         ev, facts = info["evaluation"], info["facts"]
         images = info["metrics"]["epoch"] * info["data"]["images_per_epoch"]
         depth = f"{ev['depth_scenes']['rmse']:.3f} / {ev['depth_scenes_hard']['rmse']:.3f}"
         lines.append(f"| {name} | {facts['params'] / 1e6:.2f} M | {facts['gflops']:.2f} | "
                      f"{info['metrics']['epoch']} ({images:,}) | " + " | ".join(instance_cells(ev))
-                     + f" | {depth} | {ev.get('rgbd_sample', {}).get('rmse', float('nan')):.3f} |")
+                     + f" | {depth} | {ev.get('rgbd_sample', {}).get('rmse', float('nan')):.3f} | {real_cell(ev)} |")
     return lines
 
 
-PUBLISH = Publishing(publish_evaluation, results_table)
+# float16 parameters like the depth solvers: half the package size (the recorded metrics are of those)
+PUBLISH = Publishing(publish_evaluation, results_table, parameter_dtype=torch.float16)

@@ -90,7 +90,7 @@ def evaluation_key(split: str, layout: str) -> str:
     return split if layout == "h36m" else f"{split}/{layout}"
 
 
-def publish_evaluation(model: nn.Module, data_root: str | None, seed: int) -> dict:
+def publish_evaluation(model: nn.Module, data_root: str | None, seed: int, rgbd_real: str | None = None) -> dict:
     """Every split of `PUBLISH_SPLITS` in every layout of `PUBLISH_LAYOUTS`, the same cameras in each
     layout (cmu-positions: `training.data.clips.positions_folder`, beside the CMU root by default)."""
     positions = str(positions_folder(SourceConfig(), data_root))
