@@ -89,6 +89,46 @@ def test_depth_only_solver_keeps_the_shipped_layout():
     assert model.solver.vocab_size == model.config.vq_num_codes
 
 
+DEPTH_TINY = {k: v for k, v in TINY.items() if k not in ("slots", "mask_vq_hidden_dim", "mask_vq_code_dim")}
+
+
+def test_a_trained_depth_model_warm_starts_the_joint_model(tmp_path):
+    """`--init DEPTH_CHECKPOINT` into the joint model: the depth codes, prompt and positions move to the
+    joint vocabulary's depth rows, so the joint depth path predicts exactly what the depth model did."""
+    from edgetokens.checkpoint import save_checkpoint
+    from training.train import warm_start
+
+    torch.manual_seed(1)
+    depth = create_model("ait-depth", **DEPTH_TINY).eval()
+    save_checkpoint(depth, tmp_path / "depth")
+    torch.manual_seed(2)
+    joint = create_model("ait", **TINY).eval()
+    instance_rows = joint.solver.vocab_embed[:joint.vocabulary.offset("depth_codes")].detach().clone()
+    image = torch.rand(2, 3, 64, 64)
+
+    def code_logits(model):  # the depth codes' logits: what soft decoding turns into depth
+        memory = model.memory(image) if hasattr(model, "memory") else None
+        logits = model.depth_logits(memory) if memory is not None else model.logits(image)
+        return model.solver.code_logits(logits)
+
+    with torch.no_grad():
+        assert not torch.allclose(code_logits(joint), code_logits(depth))
+        warm_start(joint, str(tmp_path / "depth"))
+        torch.testing.assert_close(code_logits(joint), code_logits(depth))
+        torch.testing.assert_close(joint(image), depth(image))
+    # the instance vocabulary keeps the joint model's own initial rows
+    torch.testing.assert_close(joint.solver.vocab_embed[:instance_rows.shape[0]], instance_rows)
+
+
+def test_a_warm_start_with_a_vocabulary_that_does_not_fit_is_refused(tmp_path):
+    from edgetokens.checkpoint import save_checkpoint
+    from training.train import warm_start
+
+    save_checkpoint(create_model("ait-depth", **{**DEPTH_TINY, "vq_num_codes": 64}), tmp_path / "depth64")
+    with pytest.raises(ValueError, match="depth_codes range has 64 ids"):
+        warm_start(create_model("ait", **TINY), str(tmp_path / "depth64"))
+
+
 @pytest.mark.parametrize("bad, message", [
     (dict(tasks=("depth", "instances")), "order"),
     (dict(tasks=("pose",)), "subset"),

@@ -42,7 +42,7 @@ from edgetokens.clitools import (
     run_cli,
 )
 from edgetokens.models import create_model
-from edgetokens.models.hot.official import load_official_weights
+from edgetokens.models.hot.official import load_official_weights, read_state_dict
 from edgetokens.tasks import get_task
 from training.config import RunConfig, parse_sets  # noqa: F401 (parse_sets: also for compression.shape_sweep)
 from training.data.clips import build_sources  # noqa: F401 (re-exported for tests and scripts)
@@ -60,7 +60,11 @@ def warm_start(model: torch.nn.Module, source: str) -> None:
     """
     path = Path(source)
     weights = path / WEIGHTS if path.is_dir() else path
-    report = load_official_weights(model, weights, strict=False)
+    state = read_state_dict(weights)
+    if path.is_dir() and hasattr(model, "warm_start_state"):  # e.g. a depth model into the joint AiT
+        carried = model.warm_start_state(state, read_checkpoint_info(path)["config"])
+        log.info("--init %s: tokens of %s carried into this model's vocabulary", source, ", ".join(carried) or "no task")
+    report = load_official_weights(model, state, strict=False)
     names = list(model.state_dict())
     if len(report.missing) == len(names):
         arch = getattr(model, "arch", type(model).__name__)
@@ -118,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train from scratch into an OUT that already has best/ or last/, replacing them")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="warm start: load the tensors this model shares with a checkpoint (a directory of ours "
-                        "or an official .pth), e.g. a trained MixSTE into HoT-MixSTE; the rest keep their "
+                        "or an official .pth), e.g. a trained MixSTE into HoT-MixSTE, or a depth model into the "
+                        "joint ait (its depth tokens move to the joint vocabulary); the rest keep their "
                         "initial values. Ignored by --resume, which continues from OUT/last")
     p.add_argument("--seed", type=non_negative_int, default=1126)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -16,6 +16,7 @@ from ..signature import Signature, TensorSpec, example_batch
 from .backbone import build_backbone
 from .config import AiTDepthConfig
 from .solver import TaskSolver
+from .vocabulary import recorded_vocabulary
 from .vqvae import VQVAE
 
 
@@ -67,6 +68,11 @@ class AiTModel(nn.Module):
         if soft:
             return self.vqvae.decode_soft(code_logits, self.config.tau)
         return self.vqvae.decode_ids(code_logits.argmax(dim=-1))
+
+    def warm_start_state(self, state: dict, fields: dict) -> list[str]:
+        """Fit another AiT checkpoint's `state` (recorded architecture `fields`) to this model's vocabulary
+        and tasks, in place (`training.train --init`); returns the tasks whose tokens carry over."""
+        return self.solver.carry_task_rows(state, recorded_vocabulary(fields))
 
     def graph_options(self) -> list[dict]:
         """The export options this model supports (none)."""

@@ -28,9 +28,10 @@ from torch import nn
 
 from ..hot.layers import DropPath, merge_heads, split_heads
 from .config import AiTDepthConfig
-from .vocabulary import Vocabulary
+from .vocabulary import RANGE_TASK, Vocabulary
 
 KVCache = tuple[torch.Tensor, torch.Tensor]
+TASK_TENSORS = ("vocab_embed", "vocab_bias", "prompt_embed", "dec_pos")  # shaped by the vocabulary and tasks
 
 
 def sine_position_encoding(rows: int, cols: int, dim: int) -> torch.Tensor:
@@ -193,6 +194,34 @@ class TaskSolver(nn.Module):
         causal = torch.ones(longest, longest, dtype=torch.bool).triu(1)
         self.register_buffer("causal_mask", causal, persistent=False)
         self._init_weights()
+
+    def carry_task_rows(self, state: dict, source: Vocabulary, prefix: str = "solver.") -> list[str]:
+        """Rewrite another solver's vocabulary, prompt and position tensors in `state` (its vocabulary is
+        `source`) into this solver's layout, in place, for a warm start: each task both serve keeps its
+        learned rows (a depth model's codes become a joint model's depth codes, its prompt the depth
+        prompt); the rest take this solver's current values. Returns the tasks carried over."""
+        if source == self.vocabulary or not all(prefix + name in state for name in TASK_TENSORS):
+            return list(source.tasks) if source == self.vocabulary else []
+        if state[prefix + "vocab_embed"].shape[0] != source.size:
+            raise ValueError(f"{prefix}vocab_embed has {state[prefix + 'vocab_embed'].shape[0]} rows, but the "
+                             f"checkpoint's recorded vocabulary ({', '.join(source.tasks)}) has {source.size} ids")
+        shared = [task for task in source.tasks if task in self.vocabulary.tasks]
+        own = {name: getattr(self, name).detach().clone() for name in TASK_TENSORS}
+        for name, task in RANGE_TASK.items():
+            if task not in shared:
+                continue
+            (a, b), (c, d) = source.range(name), self.vocabulary.range(name)
+            if b - a != d - c:
+                raise ValueError(f"the checkpoint's {name} range has {b - a} ids, this model's {d - c}")
+            for tensor in ("vocab_embed", "vocab_bias"):
+                own[tensor][c:d] = state[prefix + tensor][a:b]
+        for task in shared:
+            src, dst = source.task_index(task), self.vocabulary.task_index(task)
+            own["prompt_embed"][dst] = state[prefix + "prompt_embed"][src]
+            n = min(state[prefix + "dec_pos"].shape[1], own["dec_pos"].shape[1])
+            own["dec_pos"][dst, :n] = state[prefix + "dec_pos"][src, :n]
+        state.update({prefix + name: value for name, value in own.items()})
+        return shared
 
     @property
     def parallel_depth(self) -> bool:

@@ -12,6 +12,7 @@ checkpoints keep their meaning.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 TASK_ORDER: tuple[str, ...] = ("instances", "depth")  # also the rows of the task prompt / position tables
@@ -82,3 +83,13 @@ class Vocabulary:
         if task not in self.tasks:
             raise ValueError(f"task {task!r} is not in this vocabulary's tasks {self.tasks}")
         return self.tasks.index(task)
+
+
+def recorded_vocabulary(fields: Mapping) -> Vocabulary:
+    """The vocabulary of a checkpoint's recorded architecture fields (`config.json`'s "config"); a
+    depth-only model records no `tasks` and holds the depth codes alone."""
+    tasks = tuple(fields.get("tasks", ("depth",)))
+    default = Vocabulary(tasks)
+    return Vocabulary(tasks, fields.get("num_bins", default.num_bins), fields.get("num_classes", default.num_classes),
+                      fields.get("mask_vq_num_codes", default.mask_codes),
+                      fields.get("vq_num_codes", default.depth_codes))
