@@ -51,9 +51,8 @@ def logits_fn(model: torch.nn.Module, soft: bool):
 def decoder(model: torch.nn.Module, soft: bool):
     """images -> depth with the model's decoding mode (AiT-P or AR; a joint model's depth prompt) and
     soft or hard tokens."""
-    if is_joint(model):
-        return lambda images: model.decode(model.depth_logits(model.memory(images)), soft=soft).clamp_min(MIN_DEPTH)
-    get_logits = logits_fn(model, soft)
+    joint_logits = lambda images: model.depth_logits(model.memory(images))  # noqa: E731
+    get_logits = joint_logits if is_joint(model) else logits_fn(model, soft)
     return lambda images: model.decode(get_logits(images), soft=soft).clamp_min(MIN_DEPTH)
 
 

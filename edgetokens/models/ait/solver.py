@@ -200,8 +200,10 @@ class TaskSolver(nn.Module):
         `source`) into this solver's layout, in place, for a warm start: each task both serve keeps its
         learned rows (a depth model's codes become a joint model's depth codes, its prompt the depth
         prompt); the rest take this solver's current values. Returns the tasks carried over."""
-        if source == self.vocabulary or not all(prefix + name in state for name in TASK_TENSORS):
-            return list(source.tasks) if source == self.vocabulary else []
+        if source == self.vocabulary:
+            return list(source.tasks)  # same layout: the tensors load as they are
+        if not all(prefix + name in state for name in TASK_TENSORS):
+            return []  # not a solver checkpoint: nothing to carry
         if state[prefix + "vocab_embed"].shape[0] != source.size:
             raise ValueError(f"{prefix}vocab_embed has {state[prefix + 'vocab_embed'].shape[0]} rows, but the "
                              f"checkpoint's recorded vocabulary ({', '.join(source.tasks)}) has {source.size} ids")
