@@ -90,7 +90,9 @@ def test_coco_views_are_mapped_as_the_predictor_maps_them():
 def test_blazepose_gaps_zero_every_joint_built_from_them():
     base = DetectorNoiseConfig(missing_prob=0.01)
     noise = blazepose_noise(base)
-    assert noise.missing_prob == 0.05 and noise.joint_noise[11] == 2 * COCO_JOINT_NOISE[11]
+    # as measured on real BlazePose output: wrists noisier, more limb swaps, hips and gaps as COCO's
+    assert noise.missing_prob == base.missing_prob and noise.joint_noise[11] == COCO_JOINT_NOISE[11]
+    assert noise.joint_noise[9] > COCO_JOINT_NOISE[9] and noise.swap_prob > base.swap_prob
     assert noise.swap_groups[0] == ((11, 13, 15), (12, 14, 16))
     clean = blazepose_noise(DetectorNoiseConfig.clean())
     assert clean.missing_prob == 0 and clean.outlier_prob == 0 and clean.sigma_px == (0, 0)

@@ -37,9 +37,12 @@ Geometry (every offset scales with the body it is placed on):
 
 Noise (:func:`coco_noise`, relative to the view's H36M noise so ``DetectorNoiseConfig.clean()``
 stays clean): per-joint jitter in COCO order (face points steady: 0.6-0.8; wrists 1.6; hips 1.3),
-leg/arm left-right swaps in COCO indices. BlazePose-style adds: hips 2x noisier (its weakest
-landmarks), 5x the missing-joint rate with longer gaps (2-25 frames; score 0, coordinate held), and
-1.5x the outlier rate.
+leg/arm left-right swaps in COCO indices. BlazePose-style, set from real BlazePose output on the
+shared walking video (`python -m training.blazepose_stats`, docs/experiments/real-input.md): wrists
+1.5x COCO's (its noisiest landmarks, with visibility mostly under 0.5), 6x the limb-swap and 3x the
+outlier rate (the jumps of more than 5% of the box it makes on elbows, wrists and ankles), hips and
+dropped joints as COCO's (BlazePose gives every landmark in a tracked frame; its hips are no noisier
+than its shoulders).
 """
 from __future__ import annotations
 
@@ -69,7 +72,10 @@ NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = 0, 1, 2, 3, 4
 # COCO-17 relative jitter: nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles (L, R)
 COCO_JOINT_NOISE = (0.6, 0.6, 0.6, 0.8, 0.8, 1.0, 1.0, 1.2, 1.2, 1.6, 1.6, 1.3, 1.3, 1.1, 1.1, 1.3, 1.3)
 COCO_SWAP_GROUPS = (((11, 13, 15), (12, 14, 16)), ((5, 7, 9), (6, 8, 10)))
-COCO_HIPS = (11, 12)
+COCO_WRISTS = (9, 10)
+BLAZEPOSE_WRIST_NOISE = 1.5  # relative to COCO's wrists
+BLAZEPOSE_SWAPS = 6.0  # left-right limb swaps, relative to the view's rate
+BLAZEPOSE_OUTLIERS = 3.0  # single-frame outliers, relative to the view's rate
 
 
 @dataclass(frozen=True)
@@ -153,13 +159,13 @@ def coco_noise(base: DetectorNoiseConfig) -> DetectorNoiseConfig:
 
 
 def blazepose_noise(base: DetectorNoiseConfig) -> DetectorNoiseConfig:
-    """COCO-order noise with BlazePose's weak hips and more, longer gaps (score 0)."""
+    """COCO-order noise as real BlazePose output measured it (`training.blazepose_stats`): noisier
+    wrists, more left-right limb swaps, no extra dropped joints."""
     noise = list(COCO_JOINT_NOISE)
-    for i in COCO_HIPS:
-        noise[i] *= 2.0
-    lo, hi = base.missing_frames
-    return replace(coco_noise(base), joint_noise=tuple(noise), missing_prob=5 * base.missing_prob,
-                   missing_frames=(max(lo, 2), max(hi, 25)), outlier_prob=1.5 * base.outlier_prob)
+    for i in COCO_WRISTS:
+        noise[i] *= BLAZEPOSE_WRIST_NOISE
+    return replace(coco_noise(base), joint_noise=tuple(noise), swap_prob=BLAZEPOSE_SWAPS * base.swap_prob,
+                   outlier_prob=BLAZEPOSE_OUTLIERS * base.outlier_prob)
 
 
 NOISE = {"coco": coco_noise, "blazepose": blazepose_noise}
