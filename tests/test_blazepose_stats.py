@@ -50,3 +50,15 @@ def test_real_fixture_track_and_the_calibrated_simulation(tmp_path):
     assert all(noisy[g]["jitter_p50"] > clean[g]["jitter_p50"] for g in GROUPS)
     with pytest.raises(ValueError, match="no joint-position npz"):
         simulated_tracks(tmp_path, "blazepose", fps, views=1, seed=0)
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="needs ../shared/golden/blazepose")
+def test_world_landmark_proportions_pick_the_hip_placement():
+    from training.blazepose_stats import placed_proportions, world_proportions
+    from training.data.layouts import GEOMETRY, CocoGeometry
+
+    real = world_proportions(FIXTURES)
+    placed = placed_proportions(WALKING, {"used": GEOMETRY["blazepose"], "raised": CocoGeometry(hip_out_up=(0.05, 0.30))})
+    for r in real.values():  # the shipped placement is nearer BlazePose's own proportions than raised hips
+        assert abs(r["trunk/thigh"] - placed["used"]["trunk/thigh"]) < abs(r["trunk/thigh"] - placed["raised"]["trunk/thigh"])
+    assert placed["raised"]["trunk/thigh"] < placed["used"]["trunk/thigh"]

@@ -9,7 +9,9 @@ Both sides go through the same statistics, in COCO-17 order and relative to the 
 diagonal: jitter is the residual of each joint's track from a local quadratic fit over 5 frames
 (Savitzky-Golay), at the video's frame rate, so the motion left in it is the same for both; the
 simulated side also reports it for its noiseless keypoints (what the motion alone contributes).
-Confidence: the share of joint-frames under 0.5 and at 0 (a dropped joint). Real: our BlazePose
+Geometry: the body's proportions in BlazePose's own 3D world landmarks (trunk / thigh, trunk /
+shoulder width, hip / shoulder width) against those of the 3D keypoints `synthesize_coco17` places
+on the motions, for each candidate placement of the hips. Confidence: the share of joint-frames under 0.5 and at 0 (a dropped joint). Real: our BlazePose
 tracker (`edgetokens.blazepose_video`, conformant with MediaPipe) over the whole `--video`, with and
 without landmark smoothing, cut into its tracked segments; and MediaPipe's own tracked segment in the
 fixtures (a person standing almost still: what smoothing leaves of a still pose).
@@ -23,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import savgol_filter
 
-from edgetokens.keypoints2d.skeleton import to_coco17
+from edgetokens.keypoints2d.skeleton import COCO17_FROM_BLAZEPOSE, to_coco17
 from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, add_detector_noise, project, sample_camera, \
     world_to_camera
-from training.data.layouts import GEOMETRY, NOISE, synthesize_coco17
+from training.data.layouts import GEOMETRY, NOISE, CocoGeometry, synthesize_coco17
 from training.data.positions import load_positions
 
 GROUPS = {"face": (0, 1, 2, 3, 4), "shoulders": (5, 6), "elbows": (7, 8), "wrists": (9, 10), "hips": (11, 12),
@@ -76,6 +78,30 @@ def video_fps(fixtures: Path, data) -> float:
     if not fps:
         raise ValueError(f"no frame rate for {fixtures}: its meta has no fps and {video} does not open")
     return float(fps)
+
+
+def proportions(coco3d: np.ndarray) -> dict[str, float]:
+    """Median trunk / thigh, trunk / shoulder width and hip / shoulder width of (..., 17, 3) COCO-17 points."""
+    c = np.asarray(coco3d, np.float64)
+    shoulders, hips = c[..., 5, :] - c[..., 6, :], c[..., 11, :] - c[..., 12, :]
+    trunk = np.linalg.norm((c[..., 5, :] + c[..., 6, :] - c[..., 11, :] - c[..., 12, :]) / 2, axis=-1)
+    thigh = np.linalg.norm(c[..., (11, 12), :] - c[..., (13, 14), :], axis=-1).mean(-1)
+    width = np.linalg.norm(shoulders, axis=-1)
+    return {"trunk/thigh": float(np.nanmedian(trunk / thigh)), "trunk/shoulders": float(np.nanmedian(trunk / width)),
+            "hips/shoulders": float(np.nanmedian(np.linalg.norm(hips, axis=-1) / width))}
+
+
+def world_proportions(fixtures: Path) -> dict[str, dict[str, float]]:
+    """`proportions` of MediaPipe's world landmarks (metres) in the fixtures' still and tracked frames."""
+    data = np.load(fixtures, allow_pickle=False)
+    return {f"BlazePose world, {part}": proportions(data[f"{part}_world"][data[f"{part}_found"]][:, COCO17_FROM_BLAZEPOSE, :3])
+            for part in ("still", "video")}
+
+
+def placed_proportions(folder: Path, placements: dict[str, CocoGeometry]) -> dict[str, dict[str, float]]:
+    """`proportions` of the COCO-17 points each geometry places on the motions in `folder`."""
+    positions = np.concatenate([load_positions(p).positions for p in sorted(folder.rglob("*.npz"))])
+    return {name: proportions(synthesize_coco17(positions, g)) for name, g in placements.items()}
 
 
 def tracked_segments(video: Path, smooth: bool, min_frames: int = 2 * WINDOW
@@ -167,6 +193,12 @@ def main(argv: list[str] | None = None) -> None:
           f"{len(smoothed)} tracked segments (smoothed), {sum(len(x) for x, _ in raw)} in {len(raw)} (raw); "
           f"fixtures: {len(xy)} frames at {fixture_fps:g} fps; simulated: {len(sim)} views of {args.positions}")
     print(table(columns))
+    rows = {**world_proportions(args.fixtures), **placed_proportions(args.positions, {
+        "simulated, BlazePose-style hips": GEOMETRY["blazepose"],
+        "simulated, hips 0.30 w up, 0.05 w out": CocoGeometry(hip_out_up=(0.05, 0.30))})}
+    print("\n| 3D keypoints | trunk / thigh | trunk / shoulder width | hip / shoulder width |\n|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['trunk/thigh']:.2f} | {r['trunk/shoulders']:.2f} | {r['hips/shoulders']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ Geometry (every offset scales with the body it is placed on):
 - Hips: COCO annotates the hip where the thigh meets the pelvis outline, outside and above the hip
   joint centre H36M's mocap gives. With hip width ``w = |LHip - RHip|`` (about 0.26 m), trunk up
   ``t`` = unit(Thorax - Hip) and the outward hip axis: COCO hips 0.10 w outward and 0.15 w up
-  (2.6 cm, 3.9 cm); BlazePose-style hips 0.05 w outward and 0.30 w up (its hips sit higher, near
-  the iliac crest, and its mid-hip is a pelvis centre rather than the hip-joint line).
+  (2.6 cm, 3.9 cm); the same for BlazePose-style (its world landmarks' proportions match this
+  placement, not hips raised towards the iliac crest).
 - Shoulders: COCO marks the top of the shoulder (acromion), above and just outside the
   glenohumeral centre: 0.08 s up along ``t`` and 0.04 s outward, ``s = |LShoulder - RShoulder|``
   (2.6 cm and 1.3 cm at s = 0.32 m); the same for BlazePose-style.
@@ -89,7 +89,9 @@ class CocoGeometry:
     shoulder_out_up: tuple[float, float] = (0.04, 0.08)  # in units of the shoulder width
 
 
-GEOMETRY = {"coco": CocoGeometry(), "blazepose": CocoGeometry(hip_out_up=(0.05, 0.30))}
+# BlazePose's own 3D world landmarks give the trunk / thigh ratio COCO's hip placement gives (1.07-1.13
+# against 1.10; hips 0.30 w up would give 0.98: `training.blazepose_stats`), so it is COCO's
+GEOMETRY = {"coco": CocoGeometry(), "blazepose": CocoGeometry()}
 
 
 def trained_layouts(input_layout: str) -> tuple[str, ...]:
