@@ -1,4 +1,6 @@
 """`Predictor("ait-depth", ...)`: images in, metric depth at the input size out, on every CPU backend."""
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -121,6 +123,25 @@ def test_publish_a_depth_solver_records_soft_hard_and_real_frame_and_stores_half
     save_checkpoint(create_model("ait-depth-vqvae", image_size=64), tokenizer)
     with pytest.raises(ValueError, match="stage-1 tokenizer"):
         publish(tokenizer, "vq", None, seed=0, out_root=tmp_path / "weights")
+
+
+def test_rescore_remeasures_a_shipped_card_and_leaves_the_weights(checkpoint, tmp_path):
+    from training.publish import main, publish, rescore
+
+    weights = tmp_path / "weights"
+    info = publish(checkpoint, "tiny-depth", None, seed=0, out_root=weights)
+    card, tensors = weights / "tiny-depth" / "config.json", weights / "tiny-depth" / "model.safetensors"
+    before = tensors.read_bytes()
+    stale = json.loads(card.read_text())
+    stale["evaluation"]["scenes"]["rmse"] = 123.0  # a test definition changed since it was measured
+    card.write_text(json.dumps(stale))
+    again = rescore("tiny-depth", None, seed=0, out_root=weights)
+    assert again["evaluation"] == info["evaluation"] and json.loads(card.read_text()) == again
+    assert again["rescored_revision"] and again["trained_revision"] == info["trained_revision"]
+    assert tensors.read_bytes() == before
+    with pytest.raises(ValueError, match="no shipped default 'nothing'"):
+        rescore("nothing", None, seed=0, out_root=weights)
+    assert main(["--rescore", "no-such-model"]) == 2
 
 
 def test_benchmark_times_a_depth_model_per_image_and_reports_its_rmse(checkpoint, tmp_path):
