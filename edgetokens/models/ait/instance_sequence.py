@@ -237,6 +237,23 @@ def nucleus_sample(logits: torch.Tensor, top_p: float, generator: torch.Generato
     return order.gather(-1, pick).squeeze(-1)
 
 
+def choose_token(position: int, logits: torch.Tensor, legal: torch.Tensor, top_p: float,
+                 generator: torch.Generator | None = None, mask_tokens: int = MASK_TOKENS) -> torch.Tensor:
+    """The decoded id (B,) at `position` from its logits (B, V): restricted to `legal` (V,) bool, the
+    greedy code at mask positions, a nucleus sample (`top_p`; 0 greedy) at box and class positions."""
+    logits = constrain_logits(logits, legal)
+    if position % slot_tokens(mask_tokens) > CLASS_POSITION:
+        return logits.argmax(dim=-1)
+    return nucleus_sample(logits, top_p, generator)
+
+
+def is_noise_slot(class_logits: torch.Tensor, vocab: Vocabulary) -> torch.Tensor:
+    """(B,) bool from a class position's logits (B, V): the noise id beats every real class, i.e. the
+    model takes the slot for padding (training puts real objects first, noise after them)."""
+    start, stop = vocab.range("classes")
+    return class_logits[..., vocab.noise_id] > class_logits[..., start:stop].max(dim=-1).values
+
+
 # -- parsing ------------------------------------------------------------------------------------------------
 
 def class_scores(class_logits_with_noise: torch.Tensor,

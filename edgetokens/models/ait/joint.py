@@ -23,9 +23,8 @@ from .config import AiTDepthConfig
 from .instance_sequence import (
     BOX_TOKENS,
     CLASS_POSITION,
-    constrain_logits,
+    choose_token,
     legal_logit_mask,
-    nucleus_sample,
     parse_sequence,
     sequence_length,
     slot_tokens,
@@ -200,9 +199,7 @@ class AiT(AiTModel):
         solver = self.solver
 
         def choose(i: int, logits: torch.Tensor) -> torch.Tensor:
-            logits = constrain_logits(logits, self.legal[i])
-            is_mask = i % width > CLASS_POSITION
-            return logits.argmax(dim=-1) if is_mask else nucleus_sample(logits, top_p, generator)
+            return choose_token(i, logits, self.legal[i], top_p, generator, self.config.mask_tokens)
 
         def feed(i: int, logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
             if i % width > CLASS_POSITION and self.config.soft_mask_input:
@@ -217,7 +214,16 @@ class AiT(AiTModel):
         """Per image: `parse_sequence`'s slots (boxes in input pixels, class ids, scores) plus
         `mask_probs` (N, S_m, S_m), the soft-decoded box masks (paste them with `vision.masks.paste_masks`)."""
         logits, ids = self.generate_instances(image, top_p, seed)
-        parsed = parse_sequence(ids, logits, self.vocabulary, self.config.slots, self.config.image_size,
+        return self.parse_instances(logits, ids, min_score)
+
+    @torch.no_grad()
+    def parse_instances(self, logits: torch.Tensor, ids: torch.Tensor, min_score: float = 0.0) -> list[dict]:
+        """`instances` of decoded (logits (B, n, V), ids (B, n)), n a whole number of slots (fewer than the
+        config's when decoding stopped early or decoded fewer slots)."""
+        width = slot_tokens(self.config.mask_tokens)
+        if ids.ndim != 2 or ids.shape[1] % width:
+            raise ValueError(f"ids must be (batch, slots x {width}), got {tuple(ids.shape)}")
+        parsed = parse_sequence(ids, logits, self.vocabulary, ids.shape[1] // width, self.config.image_size,
                                 mask_tokens=self.config.mask_tokens, min_score=min_score)
         for item in parsed:
             item["mask_probs"] = self.decode_masks(item["mask_logits"]) if len(item["scores"]) else \

@@ -134,6 +134,17 @@ class DecoderBlock(nn.Module):
         x = x + self.drop_path(self.self_attn(h, k, v))
         return self._cross_and_mlp(x, memory_kv), (k, v)
 
+    def step_fixed(self, x: torch.Tensor, memory_kv: KVCache, cache: KVCache, write: torch.Tensor,
+                   mask: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
+        """`step` with static shapes, for exported graphs: `cache` (B, heads, L_max, hd) is a fixed-size
+        buffer, `write` (L_max, 1) bool the slot that takes this position's keys/values, `mask` (L_max,)
+        True at the slots not yet written (positions after this one), which attention skips."""
+        h = self.norm1(x)
+        k, v = self.self_attn.keys_values(h)
+        k, v = torch.where(write, k, cache[0]), torch.where(write, v, cache[1])
+        x = x + self.drop_path(self.self_attn(h, k, v, mask))
+        return self._cross_and_mlp(x, memory_kv), (k, v)
+
     def _cross_and_mlp(self, x: torch.Tensor, memory_kv: KVCache) -> torch.Tensor:
         x = x + self.drop_path(self.cross_attn(self.norm2(x), *memory_kv))
         return x + self.drop_path(self.mlp(self.norm3(x)))
