@@ -12,10 +12,13 @@ BGRA; a path with its EXIF orientation applied; at least 32 pixels a side). The 
 letterboxed into its square input (aspect kept, top-left, ImageNet-mean padding), the layout it was
 trained on; boxes and masks come back in the image's pixels.
 
-Devices: instance decoding (21 autoregressive tokens per slot, KV-cached) runs in torch for now, so
-"cpu", "auto" and "torch:cpu" run it on the CPU (reported as "torch:cpu") and "torch:cuda:N" on a
-CUDA GPU. OpenVINO, ONNX Runtime, "gpu" and "npu" are refused with an error (or the `fallback`
-device is used, with a warning) until the exported KV-cached decoder lands. fp32 only.
+Devices: "cpu", "auto" and "torch:cpu" decode in eager torch (the reference, reported as "torch:cpu"),
+"torch:cuda:N" on a CUDA GPU. OpenVINO ("openvino:CPU|GPU|NPU"), ONNX Runtime ("onnxruntime:cpu|cuda|
+tensorrt|...") and "gpu" / "npu" decode on the exported static-shape prefill and step graphs
+(`edgetokens.models.ait.decoding`, a decoder bundle exported once into the cache beside the model's
+bundle) through the one decode loop (`edgetokens.instance_decoding`); greedy decoding gives the torch
+reference's tokens. Masks are soft-decoded by the torch mask tokenizer on every backend. fp32 (fp16 IR
+on OpenVINO); no int8 yet.
 """
 from __future__ import annotations
 
@@ -29,12 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from runtimes import BundleError, DeviceUnavailableError, ModelSource, parse_device
+from runtimes import BundleError, DeviceUnavailableError, ModelSource, open_session, parse_device
+from runtimes.cache import cache_root
+from runtimes.decoder_bundle import is_decoder_bundle, read_decoder
 from runtimes.devices import is_available, torch_cuda_count
 from runtimes.torch_session import TorchSession
 
 from .clitools import check_threads
 from .depth import load_image
+from .instance_decoding import InstanceDecoder
 from .predictor import Predictor
 from .resolve import resolve_model
 from .vision.image import normalize_image
@@ -42,8 +48,18 @@ from .vision.instances import InstancesResult, from_model_output
 from .vision.letterbox import letterbox_for
 
 DEFAULT_MIN_SCORE = 0.3  # `predict` and `edgetokens predict --task instances`; 0 keeps every decoded slot
-TORCH_ONLY = ("instance decoding runs in torch for now (the exported KV-cached decoder is coming): use "
-              "device='cpu' (or 'torch:cuda:N' on a CUDA GPU)")
+TORCH_ONLY = "eager torch decodes on 'torch:cpu' or 'torch:cuda:N'"
+DECODER_REVISION = 1  # bump when the prefill/step graphs change: cached decoder bundles are exported again
+
+
+def exported_request(device: str, backend: str | None) -> bool:
+    """Whether `device` / `backend` ask for the exported graphs (OpenVINO, ONNX Runtime, gpu, npu)."""
+    request = parse_device(device)
+    if backend is not None:
+        return backend != "torch"
+    if request.target is not None:
+        return request.target.backend != "torch"
+    return request.family in ("gpu", "npu")
 
 
 @dataclass
@@ -84,7 +100,7 @@ def check_number(name: str, value: object, low: float | None = None, high: float
 
 
 class InstancePredictor(Predictor):
-    """AiT instance segmentation in torch (see `Predictor` for the arguments; the module docstring
+    """AiT instance segmentation in torch or on the exported decoder graphs (see `Predictor` for the arguments; the module docstring
     says which devices and precisions run it)."""
 
     task = "instances"
@@ -94,26 +110,47 @@ class InstancePredictor(Predictor):
                  threads: int | None = None, cache_dir: str | Path | None = None, task: str | None = None):
         self._check_task_argument(task)
         threads = check_threads(threads)
-        if precision != "fp32":
-            raise ValueError(f"precision={precision!r}: instance decoding runs in torch at fp32 for now (the exported "
-                             "KV-cached decoder is coming); use precision='fp32'")
-        if backend not in (None, "torch"):
-            raise DeviceUnavailableError(f"backend={backend!r}: {TORCH_ONLY}", ["torch"])
-        target = torch_target(device, fallback)  # before resolving, which may export the bundle
+        exported = exported_request(device, backend)
+        if precision not in (("fp32", "fp16") if exported else ("fp32",)):
+            raise ValueError(f"precision={precision!r}: instance decoding runs at fp32 in torch, fp32 or fp16 on "
+                             "the exported graphs (no int8 yet); use precision='fp32'")
+        target = None if exported else torch_target(device, fallback)  # before resolving, which may export
         self.device_request = device
         self.precision = precision
-        self.info, torch_model = resolve_model(model, weights, cache_dir, precision=precision, need_torch=True)
+        self.info, torch_model = resolve_model(model, weights, cache_dir, need_torch=True)
         if torch_model is None:
-            raise BundleError(f"{self.info.bundle} holds no checkpoint to decode instances with (they decode in "
-                              "torch for now): pass the model name or its checkpoint directory")
+            raise BundleError(f"{self.info.bundle} holds no checkpoint to decode instances with: pass the model "
+                              "name or its checkpoint directory")
         if "instances" not in getattr(torch_model, "tasks", ()):
             raise ValueError(f"{model} is a {getattr(torch_model, 'task', '?')!r} model; InstancePredictor needs a "
                              "model with instances (ait, ait-instances)")
         self.manifest = ModelSource.open(self.info.bundle, torch_model, verify=not self.info.verified).manifest
-        self.session = TorchSession(torch_model, target, precision, threads)
-        self.model = self.session.model  # eval mode, on the session's device
+        self.decoder: InstanceDecoder | None = None
+        if exported:
+            torch_model.eval()
+            bundle = read_decoder(self._decoder_bundle(torch_model, cache_dir))
+            step = open_session(bundle.graph_dir("step"), device, precision, backend, threads, fallback, cache_dir)
+            prefill = open_session(bundle.graph_dir("prefill"), step.device, precision, threads=threads,
+                                   cache_dir=cache_dir)
+            config = torch_model.config
+            self.decoder = InstanceDecoder(prefill, step, torch_model.vocabulary, config.slots, config.mask_tokens,
+                                           bundle.info["pair"])
+            self.session = step
+            self.model = torch_model
+        else:
+            self.session = TorchSession(torch_model, target, precision, threads)
+            self.model = self.session.model  # eval mode, on the session's device
         self.image_size = int(self.model.config.image_size)
         self.first_inference_ms: float | None = None  # set by the first `predict`
+
+    def _decoder_bundle(self, model, cache_dir) -> Path:
+        """The decoder bundle of this model in the cache, exported on first use."""
+        path = cache_root(cache_dir) / "bundles" / f"{self.info.bundle.name}-decoder{DECODER_REVISION}"
+        if not is_decoder_bundle(path):
+            from compression.export_decoder import build_decoder_bundle  # deferred: the exporter, on first use
+
+            build_decoder_bundle(model, path, keep_existing=True, source={"bundle": str(self.info.bundle)})
+        return path
 
     def predict(self, image: np.ndarray | str | Path, min_score: float = DEFAULT_MIN_SCORE, top_p: float | None = None,
                 seed: int = 0, channels: str = "bgr") -> InstancesPrediction:
@@ -131,9 +168,15 @@ class InstancePredictor(Predictor):
         rgb = load_image(image, channels)
         height, width = rgb.shape[:2]
         letterbox = letterbox_for(height, width, self.image_size)
-        batch = torch.from_numpy(normalize_image(letterbox.image(rgb))[None]).to(self.session.torch_device)
+        batch = torch.from_numpy(normalize_image(letterbox.image(rgb))[None])
+        batch = batch if self.decoder is not None else batch.to(self.session.torch_device)
         prepared = time.perf_counter()
-        parsed = self.model.instances(batch, top_p=top_p, seed=int(seed), min_score=min_score)[0]
+        if self.decoder is not None:
+            logits, ids = self.decoder.decode(batch.cpu().numpy(), top_p=self.model.config.top_p if top_p is None
+                                              else top_p, seed=int(seed))
+            parsed = self.model.parse_instances(logits, ids, min_score)[0]
+        else:
+            parsed = self.model.instances(batch, top_p=top_p, seed=int(seed), min_score=min_score)[0]
         inferred = time.perf_counter()
         found = from_model_output(parsed, parsed["mask_probs"], (height, width), scale=letterbox.scale)
         done = time.perf_counter()
@@ -147,6 +190,9 @@ class InstancePredictor(Predictor):
 
     def timed_calls(self, stream_stride: int | None = None) -> dict[str, Callable[[], object]]:
         """One instance decode of the model's example image (what the benchmark times)."""
+        if self.decoder is not None:
+            image = self.decoder.prefill.examples["image"][:1]
+            return {"": lambda: self.decoder.decode(image)}
         example = torch.from_numpy(self.session.examples["image"][:1]).to(self.session.torch_device)
         return {"": lambda: self.model.instances(example)}
 
