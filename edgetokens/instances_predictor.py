@@ -143,6 +143,15 @@ class InstancePredictor(Predictor):
         self.image_size = int(self.model.config.image_size)
         self.first_inference_ms: float | None = None  # set by the first `predict`
 
+    def _torch_decoder(self) -> InstanceDecoder:
+        """The decode loop on torch sessions of the static graphs (for `slots` / `early_stop` in torch)."""
+        from .models.ait.decoding import InstancePrefill, InstanceStep
+
+        config, target = self.model.config, str(self.session.torch_device)
+        return InstanceDecoder(TorchSession(InstancePrefill(self.model), target),
+                               TorchSession(InstanceStep(self.model), target),
+                               self.model.vocabulary, config.slots, config.mask_tokens, "torch")
+
     def _decoder_bundle(self, model, cache_dir) -> Path:
         """The decoder bundle of this model in the cache, exported on first use."""
         path = cache_root(cache_dir) / "bundles" / f"{self.info.bundle.name}-decoder{DECODER_REVISION}"
@@ -153,11 +162,14 @@ class InstancePredictor(Predictor):
         return path
 
     def predict(self, image: np.ndarray | str | Path, min_score: float = DEFAULT_MIN_SCORE, top_p: float | None = None,
-                seed: int = 0, channels: str = "bgr") -> InstancesPrediction:
+                seed: int = 0, channels: str = "bgr", slots: int | None = None,
+                early_stop: bool = False) -> InstancesPrediction:
         """Instances of one image (path, or uint8 array in `channels` order) scoring at least `min_score`.
 
         `top_p`: nucleus sampling of box and class tokens (None: the model's, 0: greedy); `seed` makes a
-        call repeatable. No instance found is an empty result, not an error.
+        call repeatable. `slots`: decode only the first slots (None: all of the model's; fewer is faster).
+        `early_stop`: stop at the first slot the model gives to noise (`edgetokens.instance_decoding`).
+        No instance found is an empty result, not an error.
         """
         min_score = check_number("min_score", min_score, low=0.0)
         if top_p is not None:
@@ -170,10 +182,13 @@ class InstancePredictor(Predictor):
         letterbox = letterbox_for(height, width, self.image_size)
         batch = torch.from_numpy(normalize_image(letterbox.image(rgb))[None])
         batch = batch if self.decoder is not None else batch.to(self.session.torch_device)
+        if not isinstance(early_stop, (bool, np.bool_)):
+            raise ValueError(f"early_stop must be True or False; got {early_stop!r}")
         prepared = time.perf_counter()
-        if self.decoder is not None:
-            logits, ids = self.decoder.decode(batch.cpu().numpy(), top_p=self.model.config.top_p if top_p is None
-                                              else top_p, seed=int(seed))
+        decoder = self.decoder or (self._torch_decoder() if slots is not None or early_stop else None)
+        if decoder is not None:
+            logits, ids = decoder.decode(batch.cpu().numpy(), slots, self.model.config.top_p if top_p is None
+                                         else top_p, int(seed), bool(early_stop))
             parsed = self.model.parse_instances(logits, ids, min_score)[0]
         else:
             parsed = self.model.instances(batch, top_p=top_p, seed=int(seed), min_score=min_score)[0]

@@ -72,3 +72,19 @@ def test_npu_compiles_the_static_graphs(checkpoint, cache, image, reference, mon
     predictor = Predictor(checkpoint, task="instances", device="npu", cache_dir=cache)
     assert predictor.device == "openvino:NPU" and compiled == ["NPU", "NPU"]  # step and prefill
     np.testing.assert_array_equal(predictor.predict(image, min_score=0.0, top_p=0.0).boxes, reference.boxes)
+
+
+def test_slots_and_early_stop_reach_every_backend(checkpoint, cache, image):
+    torch_predictor = Predictor(checkpoint, task="instances", device="torch:cpu", cache_dir=cache)
+    exported = Predictor(checkpoint, task="instances", device="onnxruntime:cpu", threads=1, cache_dir=cache)
+    for predictor in (torch_predictor, exported):
+        full = predictor.predict(image, min_score=0.0, top_p=0.0)
+        two = predictor.predict(image, min_score=0.0, top_p=0.0, slots=2)
+        assert len(two) <= 2 and len(full) <= 8
+        stopped = predictor.predict(image, min_score=0.0, top_p=0.0, early_stop=True)
+        assert len(stopped) <= len(full)
+        for bad, match in (({"slots": 0}, "slots must be an integer in 1 .. 8"), ({"early_stop": "yes"}, "early_stop")):
+            with pytest.raises(ValueError, match=match):
+                predictor.predict(image, **bad)
+    np.testing.assert_array_equal(torch_predictor.predict(image, min_score=0.0, top_p=0.0, slots=3).boxes,
+                                  exported.predict(image, min_score=0.0, top_p=0.0, slots=3).boxes)
