@@ -41,6 +41,7 @@ from runtimes.torch_session import TorchSession
 from .clitools import check_threads
 from .depth import load_image
 from .instance_decoding import InstanceDecoder
+from .models.ait.decoding import InstancePrefill, InstanceStep
 from .predictor import Predictor
 from .resolve import resolve_model
 from .vision.image import normalize_image
@@ -145,8 +146,6 @@ class InstancePredictor(Predictor):
 
     def _torch_decoder(self) -> InstanceDecoder:
         """The decode loop on torch sessions of the static graphs (for `slots` / `early_stop` in torch)."""
-        from .models.ait.decoding import InstancePrefill, InstanceStep
-
         config, target = self.model.config, str(self.session.torch_device)
         return InstanceDecoder(TorchSession(InstancePrefill(self.model), target),
                                TorchSession(InstanceStep(self.model), target),

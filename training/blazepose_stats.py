@@ -22,10 +22,12 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 from scipy.signal import savgol_filter
 
 from edgetokens.keypoints2d.skeleton import COCO17_FROM_BLAZEPOSE, to_coco17
+from edgetokens.video_frames import FrameReader
 from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, add_detector_noise, project, sample_camera, \
     world_to_camera
 from training.data.layouts import GEOMETRY, NOISE, CocoGeometry, synthesize_coco17
@@ -69,7 +71,6 @@ def video_fps(fixtures: Path, data) -> float:
     meta = json.loads(str(data["meta"]))
     if "fps" in meta:
         return float(meta["fps"])
-    import cv2
 
     video = fixtures.parents[2] / "data" / "videos" / "one-by-one-person-detection.mp4"
     capture = cv2.VideoCapture(str(video))
@@ -108,8 +109,8 @@ def tracked_segments(video: Path, smooth: bool, min_frames: int = 2 * WINDOW
                      ) -> tuple[list[tuple[np.ndarray, np.ndarray]], float, int]:
     """Our tracker over `video`: its tracked runs of >= `min_frames` frames as (COCO-17 px, scores),
     the frame rate and the number of frames read."""
+    # the shipped tracker (top layer, OpenVINO): only this real-video measurement needs it
     from edgetokens.blazepose_video import BlazePoseTracker
-    from edgetokens.video_frames import FrameReader
 
     reader = FrameReader(video)
     tracker = BlazePoseTracker(smooth=smooth)
