@@ -28,9 +28,8 @@ from scipy.signal import savgol_filter
 
 from edgetokens.keypoints2d.skeleton import COCO17_FROM_BLAZEPOSE, to_coco17
 from edgetokens.video_frames import FrameReader
-from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, add_detector_noise, project, sample_camera, \
-    world_to_camera
-from training.data.layouts import GEOMETRY, NOISE, CocoGeometry, synthesize_coco17
+from training.data.cameras import CameraRigConfig, DetectorNoiseConfig, sample_camera
+from training.data.layouts import GEOMETRY, CocoGeometry, coco_view, synthesize_coco17
 from training.data.positions import load_positions
 
 GROUPS = {"face": (0, 1, 2, 3, 4), "shoulders": (5, 6), "elbows": (7, 8), "wrists": (9, 10), "hips": (11, 12),
@@ -139,11 +138,9 @@ def simulated_tracks(folder: Path, layout: str, fps: float, views: int, seed: in
     tracks = []
     for path in files:
         motion = load_positions(path, target_fps=fps)
-        coco3d = synthesize_coco17(motion.positions, GEOMETRY[layout])
         for v in range(views):
             camera = sample_camera(motion.positions, rng, CameraRigConfig(), name=f"{path.stem}-{v}")
-            clean = project(world_to_camera(coco3d, camera), camera)
-            noisy, scores = add_detector_noise(clean, rng, NOISE[layout](noise or DetectorNoiseConfig()), camera.width)
+            noisy, scores, clean = coco_view(motion.positions, camera, rng, layout, noise)
             tracks.append((noisy.astype(np.float64), scores.astype(np.float64), clean))
     return tracks
 

@@ -179,6 +179,15 @@ def pick_layout(input_layout: str, rng: np.random.Generator) -> str:
     return VIEW_LAYOUTS[int(rng.integers(len(VIEW_LAYOUTS)))] if input_layout == "mixed" else input_layout
 
 
+def coco_view(positions: np.ndarray, camera: Camera, rng: np.random.Generator, layout: str,
+              noise: DetectorNoiseConfig | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COCO-17 2D of world-frame H36M joints (T, 17, 3) as a ``layout`` detector sees them through
+    ``camera``: (noisy px, scores, clean px), before ``coco_to_h36m``."""
+    clean = project(world_to_camera(synthesize_coco17(positions, GEOMETRY[layout]), camera), camera)
+    noisy, scores = add_detector_noise(clean, rng, NOISE[layout](noise or DetectorNoiseConfig()), camera.width)
+    return noisy, scores, clean
+
+
 def view_motion_in_layout(sequence: MotionSequence, camera: Camera, rng: np.random.Generator, layout: str = "h36m",
                           noise: DetectorNoiseConfig | None = None) -> ViewSequence:
     """Project a world-frame motion through ``camera`` as a ``layout`` detector sees it.
@@ -190,10 +199,8 @@ def view_motion_in_layout(sequence: MotionSequence, camera: Camera, rng: np.rand
     check_layout(layout, VIEW_LAYOUTS)
     if layout == "h36m":
         return view_motion(sequence, camera, rng, noise)
-    noise = noise or DetectorNoiseConfig()
     positions_cam = world_to_camera(sequence.positions, camera)
-    coco_clean = project(world_to_camera(synthesize_coco17(sequence.positions, GEOMETRY[layout]), camera), camera)
-    coco, coco_scores = add_detector_noise(coco_clean, rng, NOISE[layout](noise), camera.width)
+    coco, coco_scores, coco_clean = coco_view(sequence.positions, camera, rng, layout, noise)
     keypoints, scores = coco_to_h36m(coco, coco_scores)
     clean = coco_to_h36m(coco_clean)
     return ViewSequence(
