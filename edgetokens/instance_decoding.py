@@ -33,7 +33,10 @@ from .models.ait.vocabulary import Vocabulary
 
 @dataclass
 class DecodeState:
-    """One image's decoding so far: the memory keys/values, the caches up to `position`, its logits."""
+    """One image's decoding so far: the memory keys/values, the caches up to `position`, its logits.
+
+    The caches are buffers this state owns: `InstanceDecoder.advance` writes the step's keys/values into
+    them in place and returns the state moved on (an older handle on the same state moves with it)."""
 
     pair: str  # the model the caches belong to
     position: int
@@ -76,11 +79,11 @@ class InstanceDecoder:
     def start(self, image: np.ndarray) -> DecodeState:
         """Prefill: the image's memory keys/values and position 0 (after the prompt)."""
         out = self.prefill.run({"image": image})
-        return DecodeState(self.pair, 0, out["memory_k"], out["memory_v"], out["present_k"], out["present_v"],
-                           out["logits"])
+        return DecodeState(self.pair, 0, out["memory_k"], out["memory_v"], np.array(out["present_k"]),
+                           np.array(out["present_v"]), out["logits"])
 
     def advance(self, state: DecodeState, ids: np.ndarray) -> DecodeState:
-        """One step: `ids` (B,) chosen at `state.position` -> the state at the next position."""
+        """One step: `ids` (B,) chosen at `state.position` -> the state at the next position (in place)."""
         if state.pair != self.pair:
             raise ValueError(f"these caches come from another model (weights {state.pair[:12]}, this decoder's "
                              f"{self.pair[:12]}); start() a new decoding with this decoder")
@@ -91,8 +94,10 @@ class InstanceDecoder:
         out = self.step.run({"memory_k": state.memory_k, "memory_v": state.memory_v, "past_k": state.cache_k,
                              "past_v": state.cache_v, "position": np.array([position], dtype=np.int64),
                              "prev_ids": np.asarray(ids, dtype=np.int64), "prev_logits": state.logits})
-        return DecodeState(self.pair, position, state.memory_k, state.memory_v, out["present_k"],
-                           out["present_v"], out["logits"])
+        state.cache_k[:, :, :, position] = out["new_k"][:, :, :, 0]
+        state.cache_v[:, :, :, position] = out["new_v"][:, :, :, 0]
+        state.position, state.logits = position, out["logits"]
+        return state
 
     def check_slots(self, slots: int | None) -> int:
         if slots is None:

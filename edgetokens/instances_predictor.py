@@ -50,7 +50,7 @@ from .vision.letterbox import letterbox_for
 
 DEFAULT_MIN_SCORE = 0.3  # `predict` and `edgetokens predict --task instances`; 0 keeps every decoded slot
 TORCH_ONLY = "eager torch decodes on 'torch:cpu' or 'torch:cuda:N'"
-DECODER_REVISION = 1  # bump when the prefill/step graphs change: cached decoder bundles are exported again
+DECODER_REVISION = 2  # bump when the prefill/step graphs change: cached decoder bundles are exported again
 
 
 def exported_request(device: str, backend: str | None) -> bool:

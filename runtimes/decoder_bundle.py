@@ -20,7 +20,7 @@ from .cache import bundle_hash
 from .manifest import MANIFEST, BundleError, Manifest, bundle_file, read_manifest
 
 DECODER_MANIFEST = "decoder.json"
-DECODER_FORMAT = 1
+DECODER_FORMAT = 2  # 2: the step graph returns the new keys/values row (new_k, new_v), not whole caches
 GRAPHS = ("prefill", "step")
 # step input <- prefill output of the same shape (the caches and memory the loop carries over)
 CARRIED = {"memory_k": "memory_k", "memory_v": "memory_v", "past_k": "present_k", "past_v": "present_v",

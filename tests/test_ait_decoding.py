@@ -66,7 +66,9 @@ def test_static_step_graph_reproduces_the_cached_decode_loop(model, image):
         assert past_k.shape == (2, 1, 2, 3 * WIDTH, 16) and memory_k.shape == (2, 1, 2, 4, 16)
         got = [logits]
         for i in range(1, ids.shape[1]):
-            logits, past_k, past_v = step(memory_k, memory_v, past_k, past_v, torch.tensor([i]), ids[:, i - 1], logits)
+            logits, new_k, new_v = step(memory_k, memory_v, past_k, past_v, torch.tensor([i]), ids[:, i - 1], logits)
+            assert new_k.shape == (2, 1, 2, 1, 16)
+            past_k[:, :, :, i], past_v[:, :, :, i] = new_k[:, :, :, 0], new_v[:, :, :, 0]  # as the decode loop does
             got.append(logits)
     torch.testing.assert_close(torch.stack(got, 1), reference, atol=1e-5, rtol=0)
     assert (past_k[:, :, :, -1] != 0).all()  # the last position was written

@@ -4,12 +4,12 @@
   (`memory_k`, `memory_v`: layers x (B, heads, N, hd)), the logits of position 0 (after the task prompt)
   and the self-attention caches holding position 0 (`present_k`, `present_v`: (layers, B, heads, L, hd));
 - `InstanceStep`: position i's input (made in the graph from position i - 1's id and logits: the hard
-  token's embedding, or the soft mask token) against the caches -> position i's logits and the caches
-  with position i written.
+  token's embedding, or the soft mask token) against the caches -> position i's logits and its keys and
+  values (`new_k`, `new_v`: (layers, B, heads, 1, hd)), which the decode loop writes into slot i.
 
-L is the decoder length of the instance task (config.slots x 21): the caches are fixed-size buffers, a
-one-hot write puts position i's keys/values in slot i and attention masks the slots after i, so every
-shape is static. Both graphs call the solver's own blocks (`DecoderBlock.step_fixed`, `TaskSolver.head`,
+L is the decoder length of the instance task (config.slots x 21): the caches are fixed-size buffers whose
+slots from i on are masked in attention, so every shape is static; the step graph reads the caches and
+returns one row, as the NPU pipelines of LLM decoders do (no copy of the whole cache through the graph). Both graphs call the solver's own blocks (`DecoderBlock.step_fixed`, `TaskSolver.head`,
 `range_soft_tokens`), so they compute what `TaskSolver.decode_loop` computes. The decode loop (token
 choice, early stop, the slots knob) is `edgetokens.instance_decoding`, once for every backend.
 """
@@ -25,7 +25,7 @@ from .instance_sequence import CLASS_POSITION, slot_tokens
 TASK = "instances"
 PREFILL_OUTPUTS = ("memory_k", "memory_v", "logits", "present_k", "present_v")
 STEP_INPUTS = ("memory_k", "memory_v", "past_k", "past_v", "position", "prev_ids", "prev_logits")
-STEP_OUTPUTS = ("logits", "present_k", "present_v")
+STEP_OUTPUTS = ("logits", "new_k", "new_v")
 
 
 class _DecoderGraph(nn.Module):
@@ -58,12 +58,15 @@ class _DecoderGraph(nn.Module):
     def cache_shape(self, batch: int) -> list[int]:
         return [self.layers, batch, self.heads, self.length, self.head_dim]
 
+    def row_shape(self, batch: int) -> list[int]:
+        return [self.layers, batch, self.heads, 1, self.head_dim]
+
     def memory_shape(self, batch: int) -> list[int]:
         return [self.layers, batch, self.heads, self.tokens, self.head_dim]
 
     def step(self, memory_k: torch.Tensor, memory_v: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor,
              position: torch.Tensor, prev_ids: torch.Tensor, prev_logits: torch.Tensor):
-        """Position `position` (a (1,) int64 tensor) -> (logits (B, V), present_k, present_v)."""
+        """Position `position` (a (1,) int64 tensor) -> (logits (B, V), new_k, new_v)."""
         solver = self.model.solver
         row = solver.vocabulary.task_index(TASK)
         hard = solver.vocab_embed[prev_ids]
@@ -71,11 +74,10 @@ class _DecoderGraph(nn.Module):
         x = torch.where(self.soft_input.index_select(0, position)[:, None], soft, hard)
         x = torch.where(position[:, None] == 0, solver.prompt_embed[row], x)  # position 0 reads the prompt
         x = (x + solver.dec_pos[row].index_select(0, position))[:, None]  # (B, 1, d)
-        write = (self.slots == position)[:, None]  # (L, 1)
-        mask = self.slots > position  # (L,)
+        unwritten = self.slots >= position  # (L,): this position's slot and the later ones
         keys, values = [], []
         for j, block in enumerate(solver.decoder):
-            x, (k, v) = block.step_fixed(x, (memory_k[j], memory_v[j]), (past_k[j], past_v[j]), write, mask)
+            x, (k, v) = block.step_fixed(x, (memory_k[j], memory_v[j]), (past_k[j], past_v[j]), unwritten)
             keys.append(k)
             values.append(v)
         return solver.head(x)[:, -1], torch.stack(keys), torch.stack(values)
@@ -99,10 +101,11 @@ class InstancePrefill(_DecoderGraph):
         memory_k, memory_v = torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
         batch = image.shape[0]
         zeros = memory_k.new_zeros(self.cache_shape(batch))
-        logits, present_k, present_v = self.step(
+        logits, new_k, new_v = self.step(
             memory_k, memory_v, zeros, zeros, torch.zeros(1, dtype=torch.long, device=image.device),
             torch.zeros(batch, dtype=torch.long, device=image.device), memory_k.new_zeros(batch, self.vocab_size))
-        return memory_k, memory_v, logits, present_k, present_v
+        rest = zeros[:, :, :, 1:]  # the caches: position 0 written, the rest still zeros
+        return memory_k, memory_v, logits, torch.cat((new_k, rest), 3), torch.cat((new_v, rest), 3)
 
     def signature(self, batch: int = 1) -> Signature:
         size = self.config.image_size
@@ -128,8 +131,8 @@ class InstanceStep(_DecoderGraph):
                   TensorSpec("past_k", self.cache_shape(batch)), TensorSpec("past_v", self.cache_shape(batch)),
                   TensorSpec("position", [1], "int64"), TensorSpec("prev_ids", [batch], "int64"),
                   TensorSpec("prev_logits", [batch, self.vocab_size])]
-        outputs = [TensorSpec("logits", [batch, self.vocab_size]), TensorSpec("present_k", self.cache_shape(batch)),
-                   TensorSpec("present_v", self.cache_shape(batch))]
+        outputs = [TensorSpec("logits", [batch, self.vocab_size]), TensorSpec("new_k", self.row_shape(batch)),
+                   TensorSpec("new_v", self.row_shape(batch))]
         rng = np.random.default_rng(0)
         examples = {name: rng.standard_normal(shape).astype(np.float32) for name, shape in (
             ("memory_k", self.memory_shape(b)), ("memory_v", self.memory_shape(b)), ("past_k", self.cache_shape(b)),

@@ -55,6 +55,17 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
     return weights.softmax(dim=-1) @ v
 
 
+def attend_past_and_new(q: torch.Tensor, past: KVCache, new: KVCache, scale: float,
+                        unwritten: torch.Tensor) -> torch.Tensor:
+    """`attend` over a fixed-size cache (`unwritten` True: skipped) and this position's own keys/values,
+    without concatenating them: the scores are joined, the (large) cache is only read."""
+    length = past[0].shape[-2]
+    scores = torch.cat(((q @ past[0].transpose(-2, -1)).masked_fill(unwritten, float("-inf")),
+                        q @ new[0].transpose(-2, -1)), dim=-1) * scale
+    weights = scores.softmax(dim=-1)
+    return weights[..., :length] @ past[1] + weights[..., length:] @ new[1]
+
+
 class MultiHeadAttention(nn.Module):
     """Attention with separate q/k/v projections, so keys and values can be computed once and cached."""
 
@@ -74,6 +85,11 @@ class MultiHeadAttention(nn.Module):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         q = split_heads(self.wq(x), self.heads)
         return self.proj(merge_heads(attend(q, k, v, self.scale, mask)))
+
+    def over_cache(self, x: torch.Tensor, past: KVCache, new: KVCache, unwritten: torch.Tensor) -> torch.Tensor:
+        """`forward` for one position over a fixed-size cache and its own keys/values (`attend_past_and_new`)."""
+        q = split_heads(self.wq(x), self.heads)
+        return self.proj(merge_heads(attend_past_and_new(q, past, new, self.scale, unwritten)))
 
 
 class FeedForward(nn.Module):
@@ -134,15 +150,15 @@ class DecoderBlock(nn.Module):
         x = x + self.drop_path(self.self_attn(h, k, v))
         return self._cross_and_mlp(x, memory_kv), (k, v)
 
-    def step_fixed(self, x: torch.Tensor, memory_kv: KVCache, cache: KVCache, write: torch.Tensor,
-                   mask: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
+    def step_fixed(self, x: torch.Tensor, memory_kv: KVCache, cache: KVCache,
+                   unwritten: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
         """`step` with static shapes, for exported graphs: `cache` (B, heads, L_max, hd) is a fixed-size
-        buffer, `write` (L_max, 1) bool the slot that takes this position's keys/values, `mask` (L_max,)
-        True at the slots not yet written (positions after this one), which attention skips."""
+        buffer, `unwritten` (L_max,) True at its slots not yet written (this position and later ones),
+        which attention skips. Returns this position's keys/values alone (B, heads, 1, hd): the caller
+        writes them into slot i, so the graph never copies the whole cache."""
         h = self.norm1(x)
         k, v = self.self_attn.keys_values(h)
-        k, v = torch.where(write, k, cache[0]), torch.where(write, v, cache[1])
-        x = x + self.drop_path(self.self_attn(h, k, v, mask))
+        x = x + self.drop_path(self.self_attn.over_cache(h, cache, (k, v), unwritten))
         return self._cross_and_mlp(x, memory_kv), (k, v)
 
     def _cross_and_mlp(self, x: torch.Tensor, memory_kv: KVCache) -> torch.Tensor:
