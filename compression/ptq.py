@@ -42,10 +42,11 @@ RANKING_SUBSET = 100  # accuracy control: validation clips NNCF ranks the layers
 
 def quantize_graph(graph, clips, scope: nncf.IgnoredScope, input_name: str, validation=None,
                    max_drop: float | None = None, max_iterations: int = DEFAULT_MAX_ITERATIONS):
-    """NNCF PTQ (or accuracy-controlled PTQ) of an OpenVINO or ONNX model object; `validation` is
+    """NNCF PTQ (or accuracy-controlled PTQ) of an OpenVINO or ONNX model object on `clips` (arrays for
+    `input_name`, or whole feeds {input: array} for graphs of several inputs); `validation` is
     (items, validation_fn) from the task's `accuracy_control`. Accuracy control reverts at most
     `max_iterations` layers to float (NNCF's default is every quantized layer, which ran for hours)."""
-    calibration = nncf.Dataset([{input_name: c} for c in clips])
+    calibration = nncf.Dataset([c if isinstance(c, dict) else {input_name: c} for c in clips])  # dict: a feed
     common = dict(model_type=nncf.ModelType.TRANSFORMER, subset_size=len(clips), ignored_scope=scope)
     if max_drop is None:
         return nncf.quantize(graph, calibration, **common)

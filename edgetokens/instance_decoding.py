@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from runtimes import Session
+from runtimes.torch_session import TorchSession
 
+from .models.ait.decoding import InstancePrefill, InstanceStep
 from .models.ait.instance_sequence import (
     CLASS_POSITION,
     choose_token,
@@ -75,6 +77,12 @@ class InstanceDecoder:
             raise ValueError(f"the step graph holds {self.max_length} positions, but {self.slots} slots need "
                              f"{self.slots * self.width}")
         self.legal = legal_logit_mask(vocabulary, self.slots, self.mask_tokens)
+
+    @classmethod
+    def on_torch(cls, model, device: str = "cpu", threads: int | None = None, pair: str = "torch") -> "InstanceDecoder":
+        """The loop on torch sessions of `model`'s own static graphs (no export)."""
+        sessions = [TorchSession(graph(model), device, threads=threads) for graph in (InstancePrefill, InstanceStep)]
+        return cls(*sessions, model.vocabulary, model.config.slots, model.config.mask_tokens, pair)
 
     def start(self, image: np.ndarray) -> DecodeState:
         """Prefill: the image's memory keys/values and position 0 (after the prompt)."""

@@ -41,7 +41,6 @@ from runtimes.torch_session import TorchSession
 from .clitools import check_threads
 from .depth import load_image
 from .instance_decoding import InstanceDecoder
-from .models.ait.decoding import InstancePrefill, InstanceStep
 from .predictor import Predictor
 from .resolve import resolve_model
 from .vision.image import normalize_image
@@ -146,10 +145,7 @@ class InstancePredictor(Predictor):
 
     def _torch_decoder(self) -> InstanceDecoder:
         """The decode loop on torch sessions of the static graphs (for `slots` / `early_stop` in torch)."""
-        config, target = self.model.config, str(self.session.torch_device)
-        return InstanceDecoder(TorchSession(InstancePrefill(self.model), target),
-                               TorchSession(InstanceStep(self.model), target),
-                               self.model.vocabulary, config.slots, config.mask_tokens, "torch")
+        return InstanceDecoder.on_torch(self.model, str(self.session.torch_device))
 
     def _decoder_bundle(self, model, cache_dir) -> Path:
         """The decoder bundle of this model in the cache, exported on first use."""

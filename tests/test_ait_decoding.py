@@ -30,8 +30,7 @@ def tiny_model(seed: int = 0):
 
 
 def torch_decoder(model, pair: str = "torch") -> InstanceDecoder:
-    return InstanceDecoder(TorchSession(InstancePrefill(model), threads=1), TorchSession(InstanceStep(model), threads=1),
-                           model.vocabulary, model.config.slots, model.config.mask_tokens, pair)
+    return InstanceDecoder.on_torch(model, threads=1, pair=pair)
 
 
 @pytest.fixture(scope="module")
