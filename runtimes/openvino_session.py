@@ -120,6 +120,8 @@ class OpenVINOSession(Session):
         return request
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = self._request().infer(feeds)
+        # `run` made every feed a C-contiguous array of the input's dtype, and infer is synchronous: the
+        # request reads them in place (share_inputs) instead of copying, 1 ms a step on the decoder caches.
+        results = self._request().infer(feeds, share_inputs=True)
         # The request reuses its output buffers on the next call: copy.
         return {name: np.array(results[i]) for i, name in enumerate(self._names)}
