@@ -17,8 +17,8 @@ Devices: "cpu", "auto" and "torch:cpu" decode in eager torch (the reference, rep
 tensorrt|...") and "gpu" / "npu" decode on the exported static-shape prefill and step graphs
 (`edgetokens.models.ait.decoding`, a decoder bundle exported once into the cache beside the model's
 bundle) through the one decode loop (`edgetokens.instance_decoding`); greedy decoding gives the torch
-reference's tokens. Masks are soft-decoded by the torch mask tokenizer on every backend. fp32 (fp16 IR
-on OpenVINO); no int8 yet.
+reference's tokens. Masks are soft-decoded by the torch mask tokenizer on every backend. fp32; fp16 and
+int8 IR on OpenVINO (int8: NNCF PTQ calibrated on rendered scenes at first use, `compression.decoder_calibration`).
 """
 from __future__ import annotations
 
@@ -111,9 +111,12 @@ class InstancePredictor(Predictor):
         self._check_task_argument(task)
         threads = check_threads(threads)
         exported = exported_request(device, backend)
-        if precision not in (("fp32", "fp16") if exported else ("fp32",)):
-            raise ValueError(f"precision={precision!r}: instance decoding runs at fp32 in torch, fp32 or fp16 on "
-                             "the exported graphs (no int8 yet); use precision='fp32'")
+        if precision not in (("fp32", "fp16", "int8") if exported else ("fp32",)):
+            raise ValueError(f"precision={precision!r}: instance decoding runs at fp32 in torch; fp32, fp16 or int8 "
+                             "on the exported graphs (device='openvino:CPU', 'gpu', 'npu', ...)")
+        if precision != "fp32" and "onnxruntime" in (backend or device.split(":")[0]):
+            raise ValueError(f"precision={precision!r}: the decoder's fp16 and int8 graphs are OpenVINO IR; on "
+                             "ONNX Runtime it runs at fp32 (use an openvino device for fp16/int8)")
         target = None if exported else torch_target(device, fallback)  # before resolving, which may export
         self.device_request = device
         self.precision = precision
@@ -128,7 +131,7 @@ class InstancePredictor(Predictor):
         self.decoder: InstanceDecoder | None = None
         if exported:
             torch_model.eval()
-            bundle = read_decoder(self._decoder_bundle(torch_model, cache_dir))
+            bundle = read_decoder(self._decoder_bundle(torch_model, cache_dir, int8=precision == "int8"))
             step = open_session(bundle.graph_dir("step"), device, precision, backend, threads, fallback, cache_dir)
             prefill = open_session(bundle.graph_dir("prefill"), step.device, precision, threads=threads,
                                    cache_dir=cache_dir)
@@ -147,13 +150,18 @@ class InstancePredictor(Predictor):
         """The decode loop on torch sessions of the static graphs (for `slots` / `early_stop` in torch)."""
         return InstanceDecoder.on_torch(self.model, str(self.session.torch_device))
 
-    def _decoder_bundle(self, model, cache_dir) -> Path:
-        """The decoder bundle of this model in the cache, exported on first use."""
-        path = cache_root(cache_dir) / "bundles" / f"{self.info.bundle.name}-decoder{DECODER_REVISION}"
+    def _decoder_bundle(self, model, cache_dir, int8: bool = False) -> Path:
+        """The decoder bundle of this model in the cache, exported on first use (`int8`: with NNCF's INT8
+        graphs, calibrated on rendered scenes, `compression.decoder_calibration`; about a minute)."""
+        name = f"{self.info.bundle.name}-decoder{DECODER_REVISION}{'-int8' if int8 else ''}"
+        path = cache_root(cache_dir) / "bundles" / name
         if not is_decoder_bundle(path):
-            from compression.export_decoder import build_decoder_bundle  # deferred: the exporter, on first use
+            # deferred: the exporter and its calibration scenes, on first use only
+            from compression.decoder_calibration import scene_images
+            from compression.export_decoder import build_decoder_bundle
 
-            build_decoder_bundle(model, path, keep_existing=True, source={"bundle": str(self.info.bundle)})
+            build_decoder_bundle(model, path, keep_existing=True, source={"bundle": str(self.info.bundle)},
+                                 int8_images=scene_images(model) if int8 else None)
         return path
 
     def predict(self, image: np.ndarray | str | Path, min_score: float = DEFAULT_MIN_SCORE, top_p: float | None = None,

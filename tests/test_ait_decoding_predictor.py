@@ -47,6 +47,15 @@ def test_exported_backends_predict_the_torch_instances(checkpoint, cache, image,
         predictor.predict(image, top_p=1.5)
 
 
+def test_int8_on_openvino_decodes_on_nncf_graphs_exported_once(checkpoint, cache, image, reference):
+    predictor = Predictor(checkpoint, task="instances", device="openvino:CPU", precision="int8", threads=1,
+                          cache_dir=cache)
+    assert predictor.session.precision == predictor.decoder.prefill.precision == "int8"
+    assert len(list((cache / "bundles").glob("*-decoder*-int8"))) == 1  # beside the fp32 decoder bundle
+    result = predictor.predict(image, min_score=0.0, top_p=0.0)
+    assert result.masks.shape[1:] == image.shape[:2] and len(result) <= len(reference) + 3
+
+
 def test_npu_compiles_the_static_graphs(checkpoint, cache, image, reference, monkeypatch):
     import openvino as ov
 

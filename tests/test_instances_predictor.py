@@ -150,8 +150,9 @@ def test_fallback_precision_backend_and_argument_errors(checkpoint, predictor, i
         fallen = Predictor(checkpoint, task="instances", device="openvino:NPU", fallback="cpu", cache_dir=cache)
     assert fallen.device in ("onnxruntime:cpu", "openvino:CPU")  # the exported graphs on the CPU
     assert [w.category for w in caught] == [RuntimeWarning] and "Falling back to device='cpu'" in str(caught[0].message)
-    for precision, device in (("int8", "cpu"), ("fp16", "cpu"), ("int8", "openvino:CPU")):
-        with pytest.raises(ValueError, match="no int8 yet"):
+    for precision, device, match in (("int8", "cpu", "runs at fp32 in torch"), ("fp16", "cpu", "runs at fp32 in torch"),
+                                     ("int8", "onnxruntime:cpu", "graphs are OpenVINO IR")):
+        with pytest.raises(ValueError, match=match):
             Predictor(checkpoint, task="instances", precision=precision, device=device, cache_dir=cache)
     with pytest.raises(ValueError, match="unknown device"):
         Predictor(checkpoint, task="instances", device="tpu", cache_dir=cache)
