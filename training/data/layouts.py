@@ -73,7 +73,8 @@ NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = 0, 1, 2, 3, 4
 COCO_JOINT_NOISE = (0.6, 0.6, 0.6, 0.8, 0.8, 1.0, 1.0, 1.2, 1.2, 1.6, 1.6, 1.3, 1.3, 1.1, 1.1, 1.3, 1.3)
 COCO_SWAP_GROUPS = (((11, 13, 15), (12, 14, 16)), ((5, 7, 9), (6, 8, 10)))
 COCO_WRISTS = (9, 10)
-BLAZEPOSE_WRIST_NOISE = 1.5  # relative to COCO's wrists
+BLAZEPOSE_JITTER = 0.35  # per-frame jitter, relative to the view's level (real p50 0.15-0.5% of the box diagonal)
+BLAZEPOSE_WRIST_NOISE = 2.5  # relative to COCO's wrists (its noisiest points, p50 0.76%)
 BLAZEPOSE_SWAPS = 6.0  # left-right limb swaps, relative to the view's rate
 BLAZEPOSE_OUTLIERS = 3.0  # single-frame outliers, relative to the view's rate
 
@@ -161,12 +162,14 @@ def coco_noise(base: DetectorNoiseConfig) -> DetectorNoiseConfig:
 
 
 def blazepose_noise(base: DetectorNoiseConfig) -> DetectorNoiseConfig:
-    """COCO-order noise as real BlazePose output measured it (`training.blazepose_stats`): noisier
-    wrists, more left-right limb swaps, no extra dropped joints."""
+    """COCO-order noise as real BlazePose output measured it (`training.blazepose_stats`): steadier
+    points but noisier wrists, more left-right limb swaps and outliers, no extra dropped joints."""
     noise = list(COCO_JOINT_NOISE)
     for i in COCO_WRISTS:
         noise[i] *= BLAZEPOSE_WRIST_NOISE
-    return replace(coco_noise(base), joint_noise=tuple(noise), swap_prob=BLAZEPOSE_SWAPS * base.swap_prob,
+    low, high = base.sigma_px
+    return replace(coco_noise(base), sigma_px=(BLAZEPOSE_JITTER * low, BLAZEPOSE_JITTER * high),
+                   joint_noise=tuple(noise), swap_prob=BLAZEPOSE_SWAPS * base.swap_prob,
                    outlier_prob=BLAZEPOSE_OUTLIERS * base.outlier_prob)
 
 
