@@ -156,9 +156,8 @@ class InstancePredictor(Predictor):
         name = f"{self.info.bundle.name}-decoder{DECODER_REVISION}{'-int8' if int8 else ''}"
         path = cache_root(cache_dir) / "bundles" / name
         if not is_decoder_bundle(path):
-            # deferred: the exporter and its calibration scenes, on first use only
-            from compression.decoder_calibration import scene_images
-            from compression.export_decoder import build_decoder_bundle
+            from compression.decoder_calibration import scene_images  # deferred: calibration scenes, for int8
+            from compression.export_decoder import build_decoder_bundle  # deferred: the exporter, on first use
 
             build_decoder_bundle(model, path, keep_existing=True, source={"bundle": str(self.info.bundle)},
                                  int8_images=scene_images(model) if int8 else None)
