@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgetokens.models.ait.decoding import InstancePrefill, InstanceStep
+from edgetokens.models.ait.decoding import InstancePrefill, InstanceStep, write_position
 from runtimes.manifest import read_manifest
 from training.instances import instance_train_set
 
@@ -58,8 +58,8 @@ def decoder_feeds(model: nn.Module, images: list[np.ndarray], step_feeds: int = 
                         "position": torch.tensor([i]), "prev_ids": ids[:, i - 1], "prev_logits": logits}
                 if i in chosen:
                     steps.append({name: value.numpy().copy() for name, value in feed.items()})
-                logits, new_k, new_v = step(**feed)
-                past_k[:, :, :, i], past_v[:, :, :, i] = new_k[:, :, :, 0], new_v[:, :, :, 0]
+                logits, *rows = step(**feed)
+                write_position((past_k, past_v), rows, i)
     return [{"image": image} for image in images], steps[:step_feeds]
 
 

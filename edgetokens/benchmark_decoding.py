@@ -23,6 +23,7 @@ from runtimes import open_session
 from runtimes.cpuinfo import describe_cpu
 from runtimes.decoder_bundle import read_decoder
 
+from .clitools import positive_int
 from .instance_decoding import InstanceDecoder
 from .models import create_model
 
@@ -60,7 +61,7 @@ def recompute_rows(arch: str, image: np.ndarray, counts: list[int], repeats: int
         with torch.no_grad():
             total = timed(lambda: model.generate_instances(x, top_p=0.0, use_cache=False), repeats)
             cached = timed(lambda: decoder.decode(image), repeats)
-        print(f"{'torch recompute':26} {slots:5d} {slots * 21:6d} {'':>10} {'':>8} {total:9.1f}"
+        print(f"{'torch recompute':26} {slots:5d} {slots * decoder.width:6d} {'':>10} {'':>8} {total:9.1f}"
               f"   (static-graph cache: {cached:.1f} ms, {total / cached:.1f}x)")
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="ait-instances")
     parser.add_argument("--slots", default="1,5,10")
     parser.add_argument("--precisions", default="fp32,fp16,int8", help="exported precisions to time (int8: NNCF PTQ)")
-    parser.add_argument("--calibration-images", type=int, default=16, help="rendered scenes calibrating INT8")
+    parser.add_argument("--calibration-images", type=positive_int, default=16, help="rendered scenes calibrating INT8")
     parser.add_argument("--recompute-slots", default="1,5,10",
                         help="slot counts of the recompute comparison (100: the paper's full length, minutes)")
     parser.add_argument("--threads", type=int, default=1)
@@ -95,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # fp16 and INT8 graphs are OpenVINO IR (`compression.decoder_calibration`)
                 prefill, step = (open_session(bundle.graph_dir(g), device, precision, threads=args.threads)
                                  for g in ("prefill", "step"))
-                decoders[f"{device} {precision}"] = InstanceDecoder(
-                    prefill, step, model.vocabulary, model.config.slots, model.config.mask_tokens, bundle.info["pair"])
+                decoders[f"{device} {precision}"] = InstanceDecoder.for_model(prefill, step, model, bundle.info["pair"])
         print(f"{'backend':26} {'slots':>5} {'steps':>6} {'prefill ms':>10} {'ms/step':>8} {'total ms':>9}")
         backend_rows(decoders, image, counts, args.repeats, reference)
     recompute_rows(args.model, image, [int(s) for s in args.recompute_slots.split(",") if s], args.repeats)

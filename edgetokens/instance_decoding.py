@@ -1,7 +1,7 @@
 """The one instance decode loop, for every backend: a prefill and a step `Session` (torch, ONNX Runtime or
 OpenVINO, `edgetokens.models.ait.decoding`'s graphs) and the token choice around them.
 
-    decoder = InstanceDecoder(prefill_session, step_session, model.config, pair)
+    decoder = InstanceDecoder.for_model(prefill_session, step_session, model, pair)
     logits, ids = decoder.decode(image, slots=5, top_p=0.0)       # numpy in, torch out (for parse_sequence)
 
 Per position: the logits are restricted to the position's legal range; box and class tokens take a
@@ -22,7 +22,7 @@ import torch
 from runtimes import Session
 from runtimes.torch_session import TorchSession
 
-from .models.ait.decoding import InstancePrefill, InstanceStep
+from .models.ait.decoding import InstancePrefill, InstanceStep, write_position
 from .models.ait.instance_sequence import (
     CLASS_POSITION,
     choose_token,
@@ -79,10 +79,15 @@ class InstanceDecoder:
         self.legal = legal_logit_mask(vocabulary, self.slots, self.mask_tokens)
 
     @classmethod
+    def for_model(cls, prefill: Session, step: Session, model, pair: str) -> "InstanceDecoder":
+        """The loop on `model`'s graphs (its vocabulary, slots and mask tokens) run by these sessions."""
+        return cls(prefill, step, model.vocabulary, model.config.slots, model.config.mask_tokens, pair)
+
+    @classmethod
     def on_torch(cls, model, device: str = "cpu", threads: int | None = None, pair: str = "torch") -> "InstanceDecoder":
         """The loop on torch sessions of `model`'s own static graphs (no export)."""
         sessions = [TorchSession(graph(model), device, threads=threads) for graph in (InstancePrefill, InstanceStep)]
-        return cls(*sessions, model.vocabulary, model.config.slots, model.config.mask_tokens, pair)
+        return cls.for_model(*sessions, model, pair)
 
     def start(self, image: np.ndarray) -> DecodeState:
         """Prefill: the image's memory keys/values and position 0 (after the prompt)."""
@@ -102,8 +107,7 @@ class InstanceDecoder:
         out = self.step.run({"memory_k": state.memory_k, "memory_v": state.memory_v, "past_k": state.cache_k,
                              "past_v": state.cache_v, "position": np.array([position], dtype=np.int64),
                              "prev_ids": np.asarray(ids, dtype=np.int64), "prev_logits": state.logits})
-        state.cache_k[:, :, :, position] = out["new_k"][:, :, :, 0]
-        state.cache_v[:, :, :, position] = out["new_v"][:, :, :, 0]
+        write_position((state.cache_k, state.cache_v), (out["new_k"], out["new_v"]), position)
         state.position, state.logits = position, out["logits"]
         return state
 

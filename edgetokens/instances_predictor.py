@@ -35,7 +35,7 @@ import torch
 from runtimes import BundleError, DeviceUnavailableError, ModelSource, open_session, parse_device
 from runtimes.cache import cache_root
 from runtimes.decoder_bundle import is_decoder_bundle, read_decoder
-from runtimes.devices import is_available, torch_cuda_count
+from runtimes.devices import BACKEND_ALIASES, is_available, torch_cuda_count
 from runtimes.torch_session import TorchSession
 
 from .clitools import check_threads
@@ -52,14 +52,18 @@ TORCH_ONLY = "eager torch decodes on 'torch:cpu' or 'torch:cuda:N'"
 DECODER_REVISION = 2  # bump when the prefill/step graphs change: cached decoder bundles are exported again
 
 
+def requested_backend(device: str, backend: str | None) -> str | None:
+    """The backend `device` / `backend` name (aliases resolved), None for a device family ("gpu", "npu")."""
+    request = parse_device(device)  # checks `device` even when `backend` is given
+    if backend is not None:
+        return BACKEND_ALIASES.get(backend.lower(), backend)
+    return request.target.backend if request.target is not None else None
+
+
 def exported_request(device: str, backend: str | None) -> bool:
     """Whether `device` / `backend` ask for the exported graphs (OpenVINO, ONNX Runtime, gpu, npu)."""
-    request = parse_device(device)
-    if backend is not None:
-        return backend != "torch"
-    if request.target is not None:
-        return request.target.backend != "torch"
-    return request.family in ("gpu", "npu")
+    named = requested_backend(device, backend)
+    return named != "torch" if named is not None else parse_device(device).family in ("gpu", "npu")
 
 
 @dataclass
@@ -114,7 +118,7 @@ class InstancePredictor(Predictor):
         if precision not in (("fp32", "fp16", "int8") if exported else ("fp32",)):
             raise ValueError(f"precision={precision!r}: instance decoding runs at fp32 in torch; fp32, fp16 or int8 "
                              "on the exported graphs (device='openvino:CPU', 'gpu', 'npu', ...)")
-        if precision != "fp32" and "onnxruntime" in (backend or device.split(":")[0]):
+        if precision != "fp32" and requested_backend(device, backend) == "onnxruntime":  # before a minute of PTQ
             raise ValueError(f"precision={precision!r}: the decoder's fp16 and int8 graphs are OpenVINO IR; on "
                              "ONNX Runtime it runs at fp32 (use an openvino device for fp16/int8)")
         target = None if exported else torch_target(device, fallback)  # before resolving, which may export
@@ -135,9 +139,7 @@ class InstancePredictor(Predictor):
             step = open_session(bundle.graph_dir("step"), device, precision, backend, threads, fallback, cache_dir)
             prefill = open_session(bundle.graph_dir("prefill"), step.device, precision, threads=threads,
                                    cache_dir=cache_dir)
-            config = torch_model.config
-            self.decoder = InstanceDecoder(prefill, step, torch_model.vocabulary, config.slots, config.mask_tokens,
-                                           bundle.info["pair"])
+            self.decoder = InstanceDecoder.for_model(prefill, step, torch_model, bundle.info["pair"])
             self.session = step
             self.model = torch_model
         else:

@@ -10,7 +10,7 @@ import torch
 from compression.export_decoder import build_decoder_bundle
 from edgetokens import create_model
 from edgetokens.instance_decoding import InstanceDecoder
-from edgetokens.models.ait.decoding import InstancePrefill, InstanceStep
+from edgetokens.models.ait.decoding import InstancePrefill, InstanceStep, write_position
 from edgetokens.models.ait.instance_sequence import CLASS_POSITION, is_noise_slot
 from runtimes import BundleError, open_session
 from runtimes.decoder_bundle import DECODER_MANIFEST, read_decoder
@@ -67,7 +67,7 @@ def test_static_step_graph_reproduces_the_cached_decode_loop(model, image):
         for i in range(1, ids.shape[1]):
             logits, new_k, new_v = step(memory_k, memory_v, past_k, past_v, torch.tensor([i]), ids[:, i - 1], logits)
             assert new_k.shape == (2, 1, 2, 1, 16)
-            past_k[:, :, :, i], past_v[:, :, :, i] = new_k[:, :, :, 0], new_v[:, :, :, 0]  # as the decode loop does
+            write_position((past_k, past_v), (new_k, new_v), i)  # as the decode loop does
             got.append(logits)
     torch.testing.assert_close(torch.stack(got, 1), reference, atol=1e-5, rtol=0)
     assert (past_k[:, :, :, -1] != 0).all()  # the last position was written

@@ -49,8 +49,7 @@ def test_an_int8_decoder_bundle_has_openvino_int8_graphs_that_decode(model, imag
         assert manifest.source["quantization"]["method"] == "nncf-ptq"
     assert bundle.step.source["quantization"]["calibration_feeds"] > len(images)
     sessions = [open_session(bundle.graph_dir(g), "openvino:CPU", "int8", threads=1) for g in ("prefill", "step")]
-    decoder = InstanceDecoder(*sessions, model.vocabulary, model.config.slots, model.config.mask_tokens,
-                              bundle.info["pair"])
+    decoder = InstanceDecoder.for_model(*sessions, model, bundle.info["pair"])
     logits, ids = decoder.decode(images[0])
     reference = InstanceDecoder.on_torch(model).decode(images[0])[1]
     assert ids.shape == reference.shape == (1, 3 * WIDTH)

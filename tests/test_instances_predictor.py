@@ -151,7 +151,8 @@ def test_fallback_precision_backend_and_argument_errors(checkpoint, predictor, i
     assert fallen.device in ("onnxruntime:cpu", "openvino:CPU")  # the exported graphs on the CPU
     assert [w.category for w in caught] == [RuntimeWarning] and "Falling back to device='cpu'" in str(caught[0].message)
     for precision, device, match in (("int8", "cpu", "runs at fp32 in torch"), ("fp16", "cpu", "runs at fp32 in torch"),
-                                     ("int8", "onnxruntime:cpu", "graphs are OpenVINO IR")):
+                                     ("int8", "onnxruntime:cpu", "graphs are OpenVINO IR"),
+                                     ("fp16", "ort:cpu", "graphs are OpenVINO IR")):
         with pytest.raises(ValueError, match=match):
             Predictor(checkpoint, task="instances", precision=precision, device=device, cache_dir=cache)
     with pytest.raises(ValueError, match="unknown device"):

@@ -8,8 +8,9 @@
   values (`new_k`, `new_v`: (layers, B, heads, 1, hd)), which the decode loop writes into slot i.
 
 L is the decoder length of the instance task (config.slots x 21): the caches are fixed-size buffers whose
-slots from i on are masked in attention, so every shape is static; the step graph reads the caches and
-returns one row, as the NPU pipelines of LLM decoders do (no copy of the whole cache through the graph). Both graphs call the solver's own blocks (`DecoderBlock.step_fixed`, `TaskSolver.head`,
+slots from i on are masked in attention, so every shape is static; the step graph only reads the caches
+and returns one row (no copy of the whole cache through the graph). Both graphs call the solver's own
+blocks (`DecoderBlock.step_fixed`, `TaskSolver.head`,
 `range_soft_tokens`), so they compute what `TaskSolver.decode_loop` computes. The decode loop (token
 choice, early stop, the slots knob) is `edgetokens.instance_decoding`, once for every backend.
 """
@@ -26,6 +27,13 @@ TASK = "instances"
 PREFILL_OUTPUTS = ("memory_k", "memory_v", "logits", "present_k", "present_v")
 STEP_INPUTS = ("memory_k", "memory_v", "past_k", "past_v", "position", "prev_ids", "prev_logits")
 STEP_OUTPUTS = ("logits", "new_k", "new_v")
+
+
+def write_position(caches, rows, position: int) -> None:
+    """Write the step's `rows` (new_k, new_v: (layers, B, heads, 1, hd)) into slot `position` of `caches`
+    (past_k, past_v: (layers, B, heads, L, hd)), in place; numpy arrays or torch tensors."""
+    for cache, row in zip(caches, rows):
+        cache[:, :, :, position] = row[:, :, :, 0]
 
 
 class _DecoderGraph(nn.Module):
@@ -142,4 +150,4 @@ class InstanceStep(_DecoderGraph):
         return Signature(TASK, inputs, outputs, self.preprocessing(), examples)
 
 
-__all__ = ["InstancePrefill", "InstanceStep", "PREFILL_OUTPUTS", "STEP_INPUTS", "STEP_OUTPUTS"]
+__all__ = ["InstancePrefill", "InstanceStep", "PREFILL_OUTPUTS", "STEP_INPUTS", "STEP_OUTPUTS", "write_position"]
