@@ -293,3 +293,25 @@ def test_two_process_training_stays_in_sync(name, tokenizers, tmp_path):
     # parameters; buffers (batch-norm statistics, the EMA codebook) are rank 0's, broadcast before every step
     for key in initial:
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+@pytest.mark.slow
+def test_freeze_keeps_the_backbone_and_its_statistics_and_resume_must_repeat_it(tokenizers, tmp_path, capsys):
+    out = tmp_path / "frozen"
+    args = ["--model", "ait-instances", *TINY_SETS, "--data", "scenes", "--clips-per-epoch", "4", "--eval-sequences",
+            "2", "--batch-size", "2", "--lr", "1e-3", "--threads", "1", "--no-progress", "--tokenizer", tokenizers[0],
+            "--out", str(out)]
+    assert train.main([*args, "--epochs", "1", "--freeze", "backbone"]) == 0
+    torch.manual_seed(1126)  # the trainer's seed: the same initial weights
+    initial = create_model("ait-instances", **TINY).state_dict()
+    trained = load_file(str(out / "last" / "model.safetensors"))
+    backbone = [k for k in initial if k.startswith("backbone.")]
+    assert any(k.endswith("running_mean") for k in backbone)  # BatchNorm statistics are kept too
+    assert all(torch.equal(trained[k], initial[k]) for k in backbone)
+    assert any(not torch.equal(trained[k], initial[k]) for k in initial if k.startswith("solver."))
+    assert train.main([*args, "--epochs", "2", "--resume"]) == 2
+    assert "resume it with the same --freeze" in capsys.readouterr().err
+    assert train.main([*args, "--epochs", "2", "--resume", "--freeze", "backbone"]) == 0
+    assert train.main(["--model", "mixste", "--data", "synthetic", "--epochs", "1", "--freeze", "backbone",
+                       "--out", str(tmp_path / "pose")]) == 2
+    assert "has no parts to freeze" in capsys.readouterr().err

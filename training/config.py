@@ -56,7 +56,8 @@ class RunConfig:
     `overwrite` (start again). `init`: a warm start from the tensors a checkpoint shares with the model.
     `amp`: "bf16" autocasts the forward pass. The AiT settings: `tokenizer` (stage 2: the trained
     ait-depth-vqvae checkpoint), `mask_ratio` (stage 1: share of 16x16 depth patches zeroed),
-    `ar_sampling` (ait-depth-ar: scheduled sampling of the decoder inputs).
+    `ar_sampling` (ait-depth-ar: scheduled sampling of the decoder inputs); `freeze`: parts of an AiT model
+    kept fixed (no gradients, eval mode), e.g. ("backbone",).
     """
 
     model: str
@@ -78,6 +79,7 @@ class RunConfig:
     tokenizer: str | None = None
     mask_ratio: float = 0.5
     ar_sampling: float = 0.0
+    freeze: tuple[str, ...] = ()  # model parts kept fixed (`AiTModel.freeze_parts`: "backbone")
 
     def __post_init__(self) -> None:
         check_run_numbers(self)
@@ -85,6 +87,7 @@ class RunConfig:
             raise ValueError(f"amp must be 'none' or 'bf16', got {self.amp!r}")
         if self.resume and self.overwrite:
             raise ValueError("pass --resume (continue OUT/last) or --overwrite (start again), not both")
+        self.freeze = (self.freeze,) if isinstance(self.freeze, str) else tuple(self.freeze)
         self.data = replace(self.data, epochs=self.epochs)  # rendered scenes' seeds depend on the epochs
 
     @property
@@ -102,7 +105,8 @@ class RunConfig:
                    epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                    lr_decay=args.lr_decay, resume=args.resume, overwrite=args.overwrite, init=args.init,
                    device=args.device, threads=args.threads, amp=args.amp, progress=not args.no_progress,
-                   tokenizer=args.tokenizer, mask_ratio=args.mask_ratio, ar_sampling=args.ar_sampling)
+                   tokenizer=args.tokenizer, mask_ratio=args.mask_ratio, ar_sampling=args.ar_sampling,
+                   freeze=tuple(args.freeze))
 
     def model_overrides(self) -> dict[str, Any]:
         """The model-config overrides of this run: `overrides`, plus `input_layouts` (what the data feed,

@@ -109,6 +109,11 @@ def fit(config: RunConfig, model: nn.Module, data: TaskData | None = None, devic
     """
     task = get_task(model.task)
     device = device or torch.device(config.device)
+    if config.freeze:
+        if not hasattr(model, "freeze_parts"):
+            raise ValueError(f"--freeze {' '.join(config.freeze)}: {config.model} has no parts to freeze "
+                             "(AiT models do)")
+        model.freeze_parts(config.freeze)
     store = store or RunDirectory(config.out, config.resume, config.overwrite)
     data = data or task.load("data")(config.data, model)
     step = task.load("train_step")(config, model)
@@ -129,6 +134,9 @@ def fit(config: RunConfig, model: nn.Module, data: TaskData | None = None, devic
     start_epoch, best, history = 0, float("inf"), []
     if config.resume:
         state = store.restore(model)
+        if tuple(state.get("frozen", ())) != config.freeze:
+            raise ValueError(f"--resume: {config.out} was trained with --freeze "
+                             f"{' '.join(state.get('frozen', ())) or '(none)'}; resume it with the same --freeze")
         if "optimizer" in state:  # a store may know only the epoch (QAT states from before this loop)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -165,7 +173,7 @@ def fit(config: RunConfig, model: nn.Module, data: TaskData | None = None, devic
         best = min(best, metrics[task.best_metric])
         store.save(model, meta, {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                  "epoch": epoch, "best": best, "metric": task.best_metric, "history": history,
-                                 "torch_rng": torch.get_rng_state()}, improved)
+                                 "torch_rng": torch.get_rng_state(), "frozen": list(config.freeze)}, improved)
     if world > 1:
         dist.barrier()
     return {"model": model, "best": best, "metric": task.best_metric, "history": history}

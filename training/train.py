@@ -42,6 +42,7 @@ from edgetokens.clitools import (
     run_cli,
 )
 from edgetokens.models import create_model
+from edgetokens.models.ait.model import FREEZABLE
 from edgetokens.models.hot.official import load_official_weights, read_state_dict
 from edgetokens.tasks import get_task
 from training.config import RunConfig, parse_sets  # noqa: F401 (parse_sets: also for compression.shape_sweep)
@@ -128,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=non_negative_int, default=1126)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--freeze", action="append", default=[], choices=FREEZABLE,
+                   help="keep this part of an AiT model fixed (no gradients; BatchNorm statistics kept), e.g. the "
+                        "ImageNet backbone; repeatable")
     p.add_argument("--amp", choices=["none", "bf16"], default="none",
                    help="bf16 autocast for the forward pass (about 2x on CPUs with AMX; slower without)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

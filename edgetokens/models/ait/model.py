@@ -20,6 +20,9 @@ from .vocabulary import recorded_vocabulary
 from .vqvae import VQVAE
 
 
+FREEZABLE = ("backbone",)  # parts a run may keep fixed (`training.train --freeze`)
+
+
 class AiTModel(nn.Module):
     """What every AiT solver model shares: a square RGB input, frozen tokenizers, the depth decode."""
 
@@ -50,11 +53,23 @@ class AiTModel(nn.Module):
             tokenizer.eval()
             tokenizer.requires_grad_(False)
 
+    def freeze_parts(self, names: tuple[str, ...]) -> None:
+        """Stop training the named parts (`FREEZABLE`, e.g. "backbone"): no trainable weights, and eval mode
+        whenever the model trains (BatchNorm statistics and dropout fixed). Gradients still flow through."""
+        unknown = [name for name in names if name not in FREEZABLE or not hasattr(self, name)]
+        if unknown:
+            raise ValueError(f"cannot freeze {', '.join(unknown)}: {self.arch} can freeze "
+                             f"{', '.join(n for n in FREEZABLE if hasattr(self, n))}")
+        self.frozen_parts = tuple(names)
+        for name in names:
+            getattr(self, name).requires_grad_(False)
+        self.train(self.training)
+
     def train(self, mode: bool = True) -> AiTModel:
         super().train(mode)
-        if getattr(self, "tokenizer_frozen", False):
-            for tokenizer in self.tokenizers():
-                tokenizer.eval()
+        fixed = self.tokenizers() if getattr(self, "tokenizer_frozen", False) else []
+        for part in fixed + [getattr(self, name) for name in getattr(self, "frozen_parts", ())]:
+            part.eval()
         return self
 
     def check_image(self, image: torch.Tensor) -> None:
