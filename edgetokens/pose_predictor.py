@@ -129,11 +129,13 @@ class PosePredictor(Predictor):
         return self.session.run_in_batches(clips, "poses_3d")
 
     def predict(self, keypoints: np.ndarray, image_size: tuple[float, float], layout: str = "h36m",
-                scores: np.ndarray | None = None, flip: bool = False) -> PoseResult:
+                scores: np.ndarray | None = None, flip: bool = False, repair_swaps: bool = True) -> PoseResult:
         """Lift a sequence of T frames of 2D keypoints (T, 17, 2) in pixels (or (T, 17, 3) with scores).
 
         `flip=True` averages with the mirrored input (test-time augmentation, as in evaluation):
-        slightly more accurate, twice the compute.
+        slightly more accurate, twice the compute. `repair_swaps` (default) first relabels the frames
+        where the detector swapped a left and a right limb (`edgetokens.pose.swaps`); the whole
+        sequence decides, so it is for recorded sequences (`stream` lifts frames as they come, unrepaired).
         """
         start = time.perf_counter()
         prepared_keypoints = prepare_observed_keypoints(keypoints, image_size, layout, scores, self.in_channels)
@@ -144,7 +146,8 @@ class PosePredictor(Predictor):
             log.warning("%d of %d frames have no observed joint; their poses are invented (see "
                         "PoseResult.frame_observed)", unseen, len(observed))
         prepared = time.perf_counter()
-        poses = lift_sequence(self.run_clips, inputs, self.frames, flip, batch_size=max(self.session.batch, 32))
+        poses = lift_sequence(self.run_clips, inputs, self.frames, flip, batch_size=max(self.session.batch, 32),
+                              repair=repair_swaps)
         lifted = time.perf_counter()
         poses = np.ascontiguousarray(poses, dtype=np.float32)
         done = time.perf_counter()

@@ -13,6 +13,7 @@ import edgetokens
 from edgetokens import Predictor
 from edgetokens.pose_predictor import PosePredictor
 from edgetokens.pose.lifting import lift_sequence
+from edgetokens.pose.swaps import H36M_LIMB_PAIRS
 from edgetokens.pose.normalize import normalize_screen_coordinates
 from edgetokens.pose.skeleton import coco_to_h36m
 from edgetokens.pose.windows import causal_window
@@ -301,3 +302,16 @@ def test_stream_equals_causal_window_predictions(predictor):
     assert np.allclose(stream.window()[-1, 4], normalised[-1, 4])
     stream.reset()
     assert stream.frames_seen == 0
+
+
+def test_predict_undoes_limb_swaps_unless_asked_not_to(predictor):
+    kp = pixels(90, seed=4)
+    left, right = H36M_LIMB_PAIRS[0]
+    kp[:, list(left), 0] -= 80  # legs clearly apart
+    kp[:, list(right), 0] += 80
+    broken = kp.copy()
+    broken[40:45, list(left) + list(right)] = kp[40:45, list(right) + list(left)]
+    clean = predictor.predict(kp, SIZE).poses_3d
+    np.testing.assert_allclose(predictor.predict(broken, SIZE).poses_3d, clean, atol=1e-5)
+    raw = predictor.predict(broken, SIZE, repair_swaps=False).poses_3d
+    assert np.abs(raw - clean).max() > 1e-3

@@ -49,12 +49,13 @@ def evaluation_set(views: Sequence, frames: int, in_channels: int) -> PoseClipDa
 
 
 def score(run: Callable[[np.ndarray], np.ndarray], data: PoseClipDataset, frames: int, flip: bool = True,
-          batch_size: int = 32) -> dict[str, float]:
-    """Metrics in millimetres over every real frame of every sequence in `data`."""
+          batch_size: int = 32, repair_swaps: bool = False) -> dict[str, float]:
+    """Metrics in millimetres over every real frame of every sequence in `data`; `repair_swaps`: as the
+    Predictor lifts a recorded sequence (`edgetokens.pose.swaps`), else the lifter alone (the cards)."""
     sums = {"mpjpe_mm": 0.0, "p_mpjpe_mm": 0.0, "n_mpjpe_mm": 0.0, "mpjve_mm": 0.0}
     total = velocity_total = 0
     for inputs, target in zip(data.inputs, data.targets):
-        pred = lift_sequence(run, inputs, frames, flip, batch_size)
+        pred = lift_sequence(run, inputs, frames, flip, batch_size, repair=repair_swaps)
         n = len(target)
         sums["mpjpe_mm"] += 1000 * mpjpe(pred, target) * n
         sums["p_mpjpe_mm"] += 1000 * p_mpjpe(pred, target) * n
@@ -174,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=["train", "test"])
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the synthetic subjects and virtual cameras")
     parser.add_argument("--no-flip", action="store_true", help="no test-time flip averaging")
+    parser.add_argument("--repair-swaps", action="store_true",
+                        help="undo left/right limb swaps before lifting, as Predictor.predict does by default")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--windows", "--kept-frames", dest="windows", action="store_true",
                         help="also the error of the motion within each window and, for HoT, MPJPE on the frames "
@@ -202,7 +205,7 @@ def report(args: argparse.Namespace) -> None:
         if args.dump_npz:
             dump_npz(evaluation_set([v for p in parts.values() for v in p], frames, channels), args.dump_npz)
         results = {name: score(torch_runner(model), evaluation_set(part, frames, channels), frames,
-                               flip=not args.no_flip) for name, part in parts.items()}
+                               flip=not args.no_flip, repair_swaps=args.repair_swaps) for name, part in parts.items()}
         results["all"] = combine(list(results.values())) if len(results) > 1 else dict(next(iter(results.values())))
         if args.windows:
             everything = evaluation_set([v for p in parts.values() for v in p], frames, channels)
@@ -210,12 +213,13 @@ def report(args: argparse.Namespace) -> None:
         layouts[layout] = results
     metrics = dict(layouts[args.input_layout[0]]["all"])
     metrics.update(checkpoint=str(args.checkpoint), data=args.data, split=args.split, input_layout=args.input_layout[0],
+                   repair_swaps=args.repair_swaps,
                    trained_layouts=list(getattr(model.config, "input_layouts", ["h36m"])), layouts=layouts)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return
     print(f"{args.checkpoint} (trained on {', '.join(metrics['trained_layouts'])} 2D) on {args.data}/{args.split}, "
-          f"seed {args.seed}{', no flip' if args.no_flip else ''}:")
+          f"seed {args.seed}{', no flip' if args.no_flip else ''}{', swaps repaired' if args.repair_swaps else ''}:")
     print(f"  {'2D layout':<10} {'part':<14} {'seqs':>5} {'frames':>7} {'MPJPE':>7} {'P-MPJPE':>8} "
           f"{'N-MPJPE':>8} {'MPJVE':>6}  (mm)")
     for layout, results in layouts.items():

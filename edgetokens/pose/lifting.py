@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .skeleton import flip_pose
+from .swaps import repair_swaps
 from .windows import gather_clips, seq2seq_starts, stitch_clips
 
 ClipRunner = Callable[[np.ndarray], np.ndarray]
@@ -36,9 +37,13 @@ def lift_clips(run: ClipRunner, clips: np.ndarray, flip: bool = True, batch_size
 
 
 def lift_sequence(run: ClipRunner, keypoints: np.ndarray, frames: int, flip: bool = True,
-                  batch_size: int = 32) -> np.ndarray:
+                  batch_size: int = 32, repair: bool = False) -> np.ndarray:
     """keypoints (L, J, C), normalised -> poses (L, J, 3): official seq2seq windows, edge padded,
-    padded frames cropped away."""
+    padded frames cropped away. `repair`: undo left/right limb swaps first (`swaps.repair_swaps`,
+    H36M-17 inputs)."""
+    keypoints = np.asarray(keypoints, dtype=np.float32)
+    if repair:
+        keypoints = repair_swaps(keypoints)
     starts = seq2seq_starts(len(keypoints), frames)
-    clips = gather_clips(np.asarray(keypoints, dtype=np.float32), starts, frames)
+    clips = gather_clips(keypoints, starts, frames)
     return stitch_clips(lift_clips(run, clips, flip, batch_size), starts, len(keypoints))
