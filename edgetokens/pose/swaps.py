@@ -32,12 +32,13 @@ def body_size(points: np.ndarray) -> float:
 
 
 def exchanged_frames(points: np.ndarray, left: Sequence[int], right: Sequence[int],
-                     penalty: float = SWAP_PENALTY) -> np.ndarray:
-    """(T,) bool: the frames whose `left` and `right` joints of points (T, J, 2) are to be exchanged."""
+                     penalty: float = SWAP_PENALTY, scale: float | None = None) -> np.ndarray:
+    """(T,) bool: the frames whose `left` and `right` joints of points (T, J, 2) are to be exchanged;
+    `scale`: the body size costs are divided by (default `body_size(points)`)."""
     pair = np.concatenate([points[:, list(left)], points[:, list(right)]], axis=1)  # (T, 2n, 2)
     crossed = np.concatenate([points[:, list(right)], points[:, list(left)]], axis=1)
     states = np.stack([pair, crossed], axis=1)  # (T, 2, 2n, 2): as given, exchanged
-    scale = body_size(points)
+    scale = body_size(points) if scale is None else scale
     # move[t, a, b]: distance from frame t-1 in state a to frame t in state b
     move = np.linalg.norm(states[1:, None] - states[:-1, :, None], axis=-1).sum(-1) / scale
     unary = np.array([0.0, penalty])
@@ -66,8 +67,9 @@ def repair_swaps(keypoints: np.ndarray, pairs: Sequence = H36M_LIMB_PAIRS,
     points = keypoints[..., :2].astype(np.float64)
     if not np.isfinite(points).all():
         raise ValueError("keypoints hold NaN or inf; fill missing joints before repairing swaps")
+    scale = body_size(points)
     for left, right in pairs:
-        frames = exchanged_frames(points, left, right, penalty)
+        frames = exchanged_frames(points, left, right, penalty, scale)
         both = list(left) + list(right)
         repaired[np.ix_(frames, both)] = keypoints[np.ix_(frames, list(right) + list(left))]
     return repaired

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgetokens.pose.skeleton import H36M_JOINTS_LEFT, H36M_JOINTS_RIGHT
+from edgetokens.pose.swaps import H36M_LIMB_PAIRS
 from edgetokens.vision.camera import (  # noqa: F401  (re-exported: the one camera implementation)
     Camera,
     axis_rotation,
@@ -124,8 +124,8 @@ def sample_camera(positions: np.ndarray, rng: np.random.Generator, config: Camer
 # --- detector noise ------------------------------------------------------------------------------
 # Relative jitter per H36M joint: extremities are noisier, derived torso joints steadier.
 DEFAULT_JOINT_NOISE = (1.0, 1.2, 1.1, 1.3, 1.2, 1.1, 1.3, 0.9, 0.9, 0.8, 1.1, 1.0, 1.2, 1.6, 1.0, 1.2, 1.6)
-# Joint groups that a detector may swap left<->right (legs, arms).
-SWAP_GROUPS = ((H36M_JOINTS_LEFT[:3], H36M_JOINTS_RIGHT[:3]), (H36M_JOINTS_LEFT[3:], H36M_JOINTS_RIGHT[3:]))
+# Joint groups that a detector may swap left<->right (legs, arms): those `repair_swaps` undoes.
+SWAP_GROUPS = H36M_LIMB_PAIRS
 
 
 @dataclass

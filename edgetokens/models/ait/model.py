@@ -55,7 +55,7 @@ class AiTModel(nn.Module):
 
     def freeze_parts(self, names: tuple[str, ...]) -> None:
         """Stop training the named parts (`FREEZABLE`, e.g. "backbone"): no trainable weights, and eval mode
-        whenever the model trains (BatchNorm statistics and dropout fixed). Gradients still flow through."""
+        whenever the model trains (BatchNorm statistics and dropout fixed)."""
         unknown = [name for name in names if name not in FREEZABLE or not hasattr(self, name)]
         if unknown:
             raise ValueError(f"cannot freeze {', '.join(unknown)}: {self.arch} can freeze "
